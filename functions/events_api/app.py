@@ -1,0 +1,64 @@
+"""POST /events: canonical events from integrators (POS, ERP, MDM), authenticated by API key."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.bootstrap import container
+from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
+from scrm_sync.services.ingest import BadRequest, QueueUnavailable
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+
+
+@app.post("/events")
+@tracer.capture_method
+def post_events() -> Response:
+    services = container()
+    caller = authenticate(app.current_event, services.credentials())
+    request_id = app.current_event.request_context.request_id
+    report = services.ingest.accept(raw_body(app.current_event), request_id, datetime.now(UTC), caller)
+    metrics.add_metric("EventsReceived", MetricUnit.Count, len(report.results))
+    metrics.add_metric("EventsRejected", MetricUnit.Count, len(report.results) - report.accepted)
+    logger.info(
+        "events ingested", extra={"caller": caller, "accepted": report.accepted, "raw_key": report.raw_key}
+    )
+    if report.accepted == len(report.results):
+        status = 202
+    elif report.accepted == 0:
+        status = 422
+    else:
+        status = 207
+    return json_response(status, report.to_dict())
+
+
+@app.exception_handler(BadRequest)
+def bad_request(exc: BadRequest) -> Response:
+    return error_response(400, str(exc))
+
+
+@app.exception_handler(UnauthorizedError)
+def unauthorized(exc: UnauthorizedError) -> Response:
+    return error_response(401, exc.msg)
+
+
+@app.exception_handler(QueueUnavailable)
+def queue_unavailable(exc: QueueUnavailable) -> Response:
+    logger.error("enqueue failed", extra={"error": str(exc)})
+    return error_response(503, "events could not be enqueued; retry the request")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

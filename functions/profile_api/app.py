@@ -1,0 +1,75 @@
+"""GET /profiles?type=&value=[&scope=], /profiles/{profile_id}, /profiles/{profile_id}/timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.bootstrap import container
+from scrm_sync.domain.identifiers import InvalidIdentifier
+from scrm_sync.entrypoints.http import authenticate, error_response, json_response
+from scrm_sync.services.profiles import MAX_TIMELINE_LIMIT
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+
+@app.get("/profiles")
+@tracer.capture_method
+def find_profile() -> Response:
+    services = container()
+    authenticate(app.current_event, services.credentials())
+    type_ = app.current_event.get_query_string_value("type")
+    value = app.current_event.get_query_string_value("value")
+    if not type_ or value is None:
+        return error_response(400, "query parameters 'type' and 'value' are required")
+    scope = app.current_event.get_query_string_value("scope")
+    profile = services.queries.find(services.rules(), type_, value, scope)
+    if profile is None:
+        return error_response(404, "no profile has this identifier")
+    return json_response(200, profile)
+
+
+@app.get("/profiles/<profile_id>")
+@tracer.capture_method
+def get_profile(profile_id: str) -> Response:
+    services = container()
+    authenticate(app.current_event, services.credentials())
+    profile = services.queries.get(profile_id)
+    if profile is None:
+        return error_response(404, "profile not found")
+    return json_response(200, profile)
+
+
+@app.get("/profiles/<profile_id>/timeline")
+@tracer.capture_method
+def get_timeline(profile_id: str) -> Response:
+    services = container()
+    authenticate(app.current_event, services.credentials())
+    limit_text = app.current_event.get_query_string_value("limit", "50") or "50"
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TIMELINE_LIMIT:
+        return error_response(400, f"'limit' must be an integer from 1 to {MAX_TIMELINE_LIMIT}")
+    timeline = services.queries.timeline(profile_id, int(limit_text))
+    if timeline is None:
+        return error_response(404, "profile not found")
+    return json_response(200, timeline)
+
+
+@app.exception_handler(InvalidIdentifier)
+def invalid_identifier(exc: InvalidIdentifier) -> Response:
+    return error_response(400, f"invalid identifier: {exc}")
+
+
+@app.exception_handler(UnauthorizedError)
+def unauthorized(exc: UnauthorizedError) -> Response:
+    return error_response(401, exc.msg)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

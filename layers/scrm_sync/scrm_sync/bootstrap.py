@@ -1,0 +1,59 @@
+"""Composition root: builds adapters and use cases once per cold start (the only place that
+reads the environment and creates boto3 clients)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .adapters.config import CredentialsFromSecret, RulesFromParameter
+from .adapters.dynamodb import DynamoProfileRepository
+from .adapters.messaging import S3RawLanding, SqsEventQueue
+from .services.ingest import EventIngest
+from .services.profiles import ProfileQueries
+from .services.sync import ProfileSync
+from .settings import Settings
+
+_BOTO_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 8},
+    connect_timeout=2,
+    read_timeout=5,
+    max_pool_connections=32,
+)
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    rules: RulesFromParameter
+    credentials: CredentialsFromSecret
+    repository: DynamoProfileRepository
+    sync: ProfileSync
+    ingest: EventIngest
+    queries: ProfileQueries
+
+
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+
+
+@cache
+def container() -> Container:
+    settings = Settings.from_env()
+    rules = RulesFromParameter(settings.rules_parameter_name, settings.rules_cache_seconds)
+    credentials = CredentialsFromSecret(settings.channels_secret_arn, settings.rules_cache_seconds)
+    repository = DynamoProfileRepository(
+        client("dynamodb"), settings.profiles_table, settings.identity_table, settings.timeline_table
+    )
+    sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
+    ingest = EventIngest(
+        SqsEventQueue(client("sqs"), settings.ingest_queue_url),
+        S3RawLanding(client("s3"), settings.landing_bucket),
+        rules,
+    )
+    return Container(settings, rules, credentials, repository, sync, ingest, ProfileQueries(repository))

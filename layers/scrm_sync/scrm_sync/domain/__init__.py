@@ -1,0 +1,1 @@
+"""Pure domain rules: canonical events, identifiers, precedence, profiles."""

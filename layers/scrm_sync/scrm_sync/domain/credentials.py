@@ -1,0 +1,48 @@
+"""Channel credentials (the JSON document in the channels secret) and API key checks."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class ApiKeys(_Entry):
+    keys: dict[str, str] = Field(default_factory=dict)  # caller name -> key
+
+    def caller_for(self, presented: str | None) -> str | None:
+        """Name of the caller whose key matches, compared in constant time over every key."""
+        if not presented:
+            return None
+        match = None
+        for name, key in sorted(self.keys.items()):
+            if hmac.compare_digest(presented.encode(), key.encode()):
+                match = name
+        return match
+
+
+class ChannelCredentials(BaseModel):
+    """Missing channels are simply disabled (their webhooks answer 404)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    wecom: _Entry | None = None
+    wechat_mp: _Entry | None = None
+    douyin: _Entry | None = None
+    doudian: _Entry | None = None
+    youzan: _Entry | None = None
+    api: ApiKeys = Field(default_factory=ApiKeys)
+    wecom_robot: _Entry | None = None
+
+    def channel(self, name: str) -> dict[str, Any] | None:
+        entry = getattr(self, name, None) if name in type(self).model_fields else None
+        return entry.model_dump() if isinstance(entry, _Entry) else None
+
+
+def load_credentials(document: dict[str, Any] | None) -> ChannelCredentials:
+    return ChannelCredentials.model_validate(document or {})

@@ -1,0 +1,101 @@
+"""Canonical event model v1: the one shape every channel, CDC stream and integrator is
+normalized into before it reaches the sync core."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+SCHEMA_VERSION: Literal["1"] = "1"
+MAX_EVENTS_PER_REQUEST = 500
+
+EventType = Literal["profile.updated", "order.created", "order.updated", "interaction", "tag.changed"]
+ORDER_EVENT_TYPES = frozenset({"order.created", "order.updated"})
+
+SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+AttributeValue = Annotated[str, StringConstraints(max_length=4096)] | bool | int | float | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentifierIn(_Model):
+    """An identifier as sent; normalization (and rejection of masked values) happens later."""
+
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    value: Annotated[str, StringConstraints(max_length=512)]
+    scope: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
+class OrderLine(_Model):
+    sku: ShortText | None = None
+    name: Annotated[str, StringConstraints(max_length=512)] | None = None
+    quantity: Decimal = Decimal(1)
+    price: Decimal | None = None
+    amount: Decimal | None = None
+
+
+class Order(_Model):
+    order_id: ShortText
+    status: ShortText
+    total: Decimal | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    created_at: AwareDatetime | None = None
+    lines: list[OrderLine] = Field(default_factory=list, max_length=500)
+
+
+class Interaction(_Model):
+    kind: ShortText
+    content: Annotated[str, StringConstraints(max_length=8192)] | None = None
+    channel_ref: ShortText | None = None
+    metrics: dict[AttributeName, float] = Field(default_factory=dict)
+
+
+class CanonicalEvent(_Model):
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    event_id: ShortText
+    source: SourceName
+    type: EventType
+    occurred_at: AwareDatetime
+    identifiers: list[IdentifierIn] = Field(min_length=1, max_length=50)
+    attributes: dict[AttributeName, AttributeValue] = Field(default_factory=dict)
+    order: Order | None = None
+    interaction: Interaction | None = None
+
+    @model_validator(mode="after")
+    def _payload_matches_type(self) -> CanonicalEvent:
+        if self.type in ORDER_EVENT_TYPES and self.order is None:
+            raise ValueError(f"{self.type} events need an 'order'")
+        if self.type == "interaction" and self.interaction is None:
+            raise ValueError("interaction events need an 'interaction'")
+        return self
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.source}#{self.event_id}"
+
+    def to_message(self) -> str:
+        """The queue message body (JSON, lossless for decimals and times)."""
+        return self.model_dump_json(exclude_none=False)
+
+
+def parse_event(payload: Any) -> CanonicalEvent:
+    """Validate one event from untrusted JSON (raises pydantic.ValidationError)."""
+    return CanonicalEvent.model_validate(payload)
+
+
+def occurred_at_utc(event: CanonicalEvent) -> datetime:
+    return event.occurred_at.astimezone(UTC)

@@ -1,0 +1,104 @@
+"""Unified profile: turning a canonical event into field writes, and the profile read model."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .events import CanonicalEvent
+from .identifiers import Identifier, InvalidIdentifier, normalize_identifier
+from .precedence import FieldVersion, FieldWrite, precedence_key
+from .rules import Rules
+
+
+def new_profile_id() -> str:
+    return f"p_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedIdentifier:
+    type: str
+    value_hint: str  # never the full value: it may be personal data
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedIdentifiers:
+    linkable: tuple[Identifier, ...]
+    blocklisted: tuple[Identifier, ...]
+    rejected: tuple[RejectedIdentifier, ...]
+
+
+def _hint(value: str) -> str:
+    return value[:3] + "***" if len(value) > 6 else "***"
+
+
+def normalize_identifiers(event: CanonicalEvent, rules: Rules) -> ResolvedIdentifiers:
+    linkable: dict[str, Identifier] = {}
+    blocklisted: dict[str, Identifier] = {}
+    rejected: list[RejectedIdentifier] = []
+    for raw in event.identifiers:
+        try:
+            ident = normalize_identifier(raw.type, raw.value, raw.scope, rules.default_phone_region)
+        except InvalidIdentifier as exc:
+            rejected.append(RejectedIdentifier(raw.type, _hint(raw.value), str(exc)))
+            continue
+        target = blocklisted if rules.is_blocklisted(ident.type, ident.value) else linkable
+        target[ident.key] = ident
+    return ResolvedIdentifiers(
+        tuple(sorted(linkable.values())), tuple(sorted(blocklisted.values())), tuple(rejected)
+    )
+
+
+def field_writes(event: CanonicalEvent, rules: Rules) -> list[FieldWrite]:
+    rank = rules.rank_of(event.source)
+    occurred_at = event.occurred_at.astimezone(UTC)
+    occurred_text = occurred_at.isoformat()
+    writes = []
+    for name in sorted(event.attributes):
+        key = precedence_key(rank, occurred_at, event.source, event.event_id, rules.is_write_once(name))
+        version = FieldVersion(key, event.source, occurred_text, event.event_id)
+        writes.append(FieldWrite(name, event.attributes[name], version))
+    return writes
+
+
+@dataclass(slots=True)
+class Profile:
+    profile_id: str
+    identifiers: list[Identifier] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, FieldVersion] = field(default_factory=dict)
+    updated_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile_id": self.profile_id,
+            "identifiers": [i.as_dict() for i in sorted(self.identifiers)],
+            "attributes": {k: v for k, v in sorted(self.values.items()) if v is not None},
+            "sources": {
+                name: {"source": v.source, "occurred_at": v.occurred_at}
+                for name, v in sorted(self.versions.items())
+                if self.values.get(name) is not None
+            },
+            "updated_at": self.updated_at,
+        }
+
+
+def merge_field_versions(
+    profiles: Iterable[Mapping[str, tuple[Any, FieldVersion]]],
+) -> dict[str, tuple[Any, FieldVersion]]:
+    """Per field, the value with the greatest precedence key: the same rule as a conditional write."""
+    merged: dict[str, tuple[Any, FieldVersion]] = {}
+    for fields in profiles:
+        for name, (value, version) in fields.items():
+            current = merged.get(name)
+            if current is None or current[1].key < version.key:
+                merged[name] = (value, version)
+    return merged
+
+
+def utc_now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

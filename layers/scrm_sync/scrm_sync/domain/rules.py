@@ -1,0 +1,77 @@
+"""Sync rules: configuration that operators change without a redeploy (rules file locally,
+an SSM parameter in AWS). Everything has a sensible default, so `{}` is a valid rules file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .identifiers import InvalidIdentifier, normalize_identifier
+
+DEFAULT_SOURCE_RANK: dict[str, int] = {
+    "mdm": 100,  # the master-data system is the highest authority
+    "erp": 50,
+    "pos": 50,
+    "wecom": 30,
+    "wechat_mp": 30,
+    "tmall": 20,
+    "douyin": 20,
+    "doudian": 20,
+    "youzan": 20,
+}
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    source_rank: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SOURCE_RANK))
+    default_rank: int = Field(10, ge=0, le=9999)
+    write_once_fields: frozenset[str] = frozenset({"contract_no"})
+    identifier_blocklist: dict[str, frozenset[str]] = Field(default_factory=dict)
+    max_identifiers_per_type: dict[str, int] = Field(default_factory=lambda: {"default": 5})
+    default_phone_region: str = "CN"
+
+    @field_validator("source_rank")
+    @classmethod
+    def _ranks_in_range(cls, ranks: dict[str, int]) -> dict[str, int]:
+        for source, rank in ranks.items():
+            if not 0 <= rank <= 9999:
+                raise ValueError(f"rank of {source!r} must be within 0..9999")
+        return ranks
+
+    def rank_of(self, source: str) -> int:
+        return self.source_rank.get(source, self.default_rank)
+
+    def is_write_once(self, field: str) -> bool:
+        return field in self.write_once_fields
+
+    def max_links(self, identifier_type: str) -> int:
+        return self.max_identifiers_per_type.get(
+            identifier_type, self.max_identifiers_per_type.get("default", 5)
+        )
+
+    def is_blocklisted(self, identifier_type: str, value: str) -> bool:
+        return value in self._normalized_blocklist().get(identifier_type, frozenset())
+
+    def _normalized_blocklist(self) -> dict[str, frozenset[str]]:
+        cached: dict[str, frozenset[str]] | None = self.__dict__.get("_blocklist_cache")
+        if cached is None:
+            cached = {}
+            for type_, values in self.identifier_blocklist.items():
+                normalized = set()
+                for value in values:
+                    try:
+                        # scope does not matter to a blocklist; "any" satisfies the types that need one
+                        normalized.add(
+                            normalize_identifier(type_, value, "any", self.default_phone_region).value
+                        )
+                    except InvalidIdentifier:
+                        normalized.add(value)
+                cached[type_] = frozenset(normalized)
+            object.__setattr__(self, "_blocklist_cache", cached)
+        return cached
+
+
+def load_rules(document: dict[str, Any] | None) -> Rules:
+    return Rules.model_validate(document or {})

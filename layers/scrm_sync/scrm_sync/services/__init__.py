@@ -1,0 +1,1 @@
+"""Use cases. Each takes its ports as parameters; adapters implement the ports."""

@@ -1,0 +1,142 @@
+"""Canonical event ingest (POST /events): land raw, validate each event, enqueue the valid ones.
+
+An invalid event never blocks the valid ones in the same request; every rejection names the
+field at fault; the raw request is in the landing bucket before anything is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..domain.events import MAX_EVENTS_PER_REQUEST, CanonicalEvent
+from ..domain.profile import normalize_identifiers
+from ..domain.rules import Rules
+from .ports import EventQueue, RawLanding
+
+
+class BadRequest(ValueError):
+    """The request as a whole cannot be read (not JSON, wrong shape, too many events)."""
+
+
+class QueueUnavailable(RuntimeError):
+    """Valid events could not be enqueued; the caller should retry (the raw request is kept)."""
+
+
+@dataclass(slots=True)
+class EventResult:
+    index: int
+    status: str  # "accepted" | "rejected"
+    event_id: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    rejected_identifiers: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.event_id is not None:
+            out["event_id"] = self.event_id
+        if self.errors:
+            out["errors"] = self.errors
+        if self.rejected_identifiers:
+            out["rejected_identifiers"] = self.rejected_identifiers
+        return out
+
+
+@dataclass(slots=True)
+class IngestReport:
+    results: list[EventResult]
+    raw_key: str
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.status == "accepted" for r in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "rejected": len(self.results) - self.accepted,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in error["loc"]) or "(event)", "message": error["msg"]}
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+def split_events(payload: Any) -> list[Any]:
+    if isinstance(payload, dict) and "events" in payload and set(payload) == {"events"}:
+        events = payload["events"]
+        if not isinstance(events, list) or not events:
+            raise BadRequest("'events' must be a non-empty list")
+        if len(events) > MAX_EVENTS_PER_REQUEST:
+            raise BadRequest(f"at most {MAX_EVENTS_PER_REQUEST} events per request")
+        return events
+    if isinstance(payload, dict):
+        return [payload]
+    raise BadRequest('body must be one event object or {"events": [...]}')
+
+
+class EventIngest:
+    def __init__(self, queue: EventQueue, landing: RawLanding, rules: Callable[[], Rules]) -> None:
+        self._queue = queue
+        self._landing = landing
+        self._rules = rules
+
+    def accept(self, body: bytes, request_id: str, received_at: datetime, caller: str) -> IngestReport:
+        raw_key = f"raw/events/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
+        self._landing.put(raw_key, body, {"caller": caller, "request-id": request_id})
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._quarantine(raw_key, body, "body is not valid JSON")
+            raise BadRequest("body is not valid JSON") from exc
+        try:
+            items = split_events(payload)
+        except BadRequest as exc:
+            self._quarantine(raw_key, body, str(exc))
+            raise
+
+        rules = self._rules()
+        results: list[EventResult] = []
+        messages: list[tuple[str, str]] = []
+        for index, item in enumerate(items):
+            event_id = item.get("event_id") if isinstance(item, dict) else None
+            result = EventResult(index, "rejected", event_id if isinstance(event_id, str) else None)
+            results.append(result)
+            try:
+                event = CanonicalEvent.model_validate(item)
+            except ValidationError as exc:
+                result.errors = validation_errors(exc)
+                continue
+            resolved = normalize_identifiers(event, rules)
+            result.rejected_identifiers = [
+                {"type": r.type, "value": r.value_hint, "reason": r.reason} for r in resolved.rejected
+            ]
+            if not resolved.linkable:
+                result.errors = [
+                    {"field": "identifiers", "message": "no valid identifier that can link a profile"}
+                ]
+                continue
+            result.status = "accepted"
+            messages.append((str(index), event.to_message()))
+
+        rejected = [r.to_dict() for r in results if r.status == "rejected"]
+        if rejected:
+            self._quarantine(raw_key, json.dumps(rejected, ensure_ascii=False).encode(), "rejected events")
+        if messages:
+            failed = set(self._queue.send(messages))
+            if failed:
+                raise QueueUnavailable(f"{len(failed)} events could not be enqueued")
+        return IngestReport(results, raw_key)
+
+    def _quarantine(self, raw_key: str, body: bytes, reason: str) -> None:
+        key = raw_key.replace("raw/", "quarantine/", 1)
+        self._landing.put(key, body, {"reason": reason[:200]})

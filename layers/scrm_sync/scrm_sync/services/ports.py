@@ -1,0 +1,106 @@
+"""Ports: what the use cases need from storage and messaging, independent of AWS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..domain.identifiers import Identifier
+from ..domain.precedence import FieldVersion, FieldWrite
+from ..domain.profile import Profile
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLink:
+    identifier: Identifier
+    profile_id: str
+    source: str
+    event_id: str  # the event that made the link: links are explainable and reversible
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    applied: list[FieldWrite] = field(default_factory=list)
+    lost: list[tuple[FieldWrite, FieldVersion]] = field(default_factory=list)  # conflicts
+    duplicates: list[FieldWrite] = field(default_factory=list)  # the same event, seen again
+    redirected_to: str | None = None  # the profile was merged away; nothing was written
+
+
+@dataclass(slots=True)
+class CreateResult:
+    created: bool
+    already_claimed: list[str] = field(default_factory=list)  # identifier keys someone else owns
+
+
+@dataclass(slots=True)
+class LinkResult:
+    linked: list[Identifier] = field(default_factory=list)
+    owned_elsewhere: dict[str, str] = field(default_factory=dict)  # key -> profile id
+    over_limit: list[Identifier] = field(default_factory=list)
+    redirected_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    sort_key: str
+    kind: str  # "order" | "interaction"
+    occurred_at: str
+    source: str
+    event_id: str
+    data: Mapping[str, Any]
+    expires_at: int | None = None  # epoch seconds for DynamoDB TTL
+
+
+class ProfileRepository(Protocol):
+    """Profiles and the identity graph (one port: creation must claim identifiers atomically)."""
+
+    def owners(self, identifier_keys: Sequence[str]) -> dict[str, str]:
+        """Identifier key -> profile id, for the keys that are linked."""
+        ...
+
+    def create_profile(
+        self, profile_id: str, writes: Sequence[FieldWrite], links: Sequence[IdentityLink]
+    ) -> CreateResult:
+        """Create the profile and claim every identifier, all or nothing."""
+        ...
+
+    def apply_fields(self, profile_id: str, writes: Sequence[FieldWrite]) -> ApplyResult:
+        """Write each field only if it beats the stored version (a condition per field)."""
+        ...
+
+    def link(
+        self, profile_id: str, links: Sequence[IdentityLink], max_per_type: Mapping[str, int]
+    ) -> LinkResult: ...
+
+    def field_versions(self, profile_id: str) -> tuple[str | None, dict[str, tuple[Any, FieldVersion]]]:
+        """(redirect target or None, field -> (value, version))."""
+        ...
+
+    def redirect(self, loser_id: str, survivor_id: str, event_id: str) -> str | None:
+        """Mark loser as merged into survivor; returns the existing redirect target if it had one."""
+        ...
+
+    def repoint_identifiers(self, from_profile: str, to_profile: str) -> int: ...
+
+    def resolve(self, profile_id: str) -> str:
+        """Follow merge redirects to the live profile id."""
+        ...
+
+    def load(self, profile_id: str) -> Profile | None: ...
+
+    def add_timeline_entry(self, profile_id: str, entry: TimelineEntry) -> bool: ...
+
+    def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
+
+    def merged_from(self, profile_id: str) -> list[str]: ...
+
+
+class EventQueue(Protocol):
+    def send(self, messages: Sequence[tuple[str, str]]) -> list[str]:
+        """Send (id, body) pairs; returns the ids that could not be sent."""
+        ...
+
+
+class RawLanding(Protocol):
+    def put(self, key: str, body: bytes, metadata: Mapping[str, str]) -> None: ...

@@ -1,0 +1,212 @@
+"""The sync core: one canonical event in, the unified profile updated.
+
+map fields -> resolve identity (create, link or merge) -> conditional field writes -> timeline.
+Every step is idempotent, so at-least-once delivery has an exactly-once effect, and every write
+is guarded by a condition, so concurrent workers and any arrival order give the same profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+
+from ..domain.events import ORDER_EVENT_TYPES, CanonicalEvent
+from ..domain.identifiers import Identifier
+from ..domain.precedence import FieldVersion, FieldWrite
+from ..domain.profile import (
+    RejectedIdentifier,
+    field_writes,
+    new_profile_id,
+    normalize_identifiers,
+)
+from ..domain.rules import Rules
+from .ports import IdentityLink, ProfileRepository, TimelineEntry
+
+MAX_ATTEMPTS = 8  # re-resolutions after losing a race to a concurrent writer
+
+
+class UnlinkableEvent(ValueError):
+    """The event has no identifier that may link it to a profile; retrying cannot help."""
+
+
+class ConcurrencyExhausted(RuntimeError):
+    """Lost too many races in a row; the message is retried by the queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str
+    winner_source: str
+    winner_occurred_at: str
+    loser_source: str
+    loser_occurred_at: str
+
+
+@dataclass(slots=True)
+class SyncOutcome:
+    profile_id: str
+    created: bool = False
+    applied: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    linked: list[Identifier] = field(default_factory=list)
+    not_linked: list[Identifier] = field(default_factory=list)
+    rejected_identifiers: tuple[RejectedIdentifier, ...] = ()
+    timeline_added: bool = False
+
+
+class ProfileSync:
+    def __init__(
+        self,
+        repository: ProfileRepository,
+        rules: Callable[[], Rules],
+        interaction_retention: timedelta = timedelta(days=180),
+    ) -> None:
+        self._repo = repository
+        self._rules = rules
+        self._interaction_retention = interaction_retention
+
+    def apply(self, event: CanonicalEvent) -> SyncOutcome:
+        rules = self._rules()
+        identifiers = normalize_identifiers(event, rules)
+        if not identifiers.linkable:
+            raise UnlinkableEvent("no identifier that can link a profile (all rejected or blocklisted)")
+        writes = field_writes(event, rules)
+        links = [IdentityLink(i, "", event.source, event.event_id) for i in identifiers.linkable]
+
+        for _ in range(MAX_ATTEMPTS):
+            outcome = self._attempt(event, rules, writes, links)
+            if outcome is not None:
+                outcome.rejected_identifiers = identifiers.rejected
+                outcome.timeline_added = self._add_to_timeline(outcome.profile_id, event)
+                return outcome
+        raise ConcurrencyExhausted(f"event {event.idempotency_key} lost {MAX_ATTEMPTS} races")
+
+    # -- one optimistic attempt; None means "state changed under us, resolve again" -----------
+    def _attempt(
+        self, event: CanonicalEvent, rules: Rules, writes: list[FieldWrite], links: list[IdentityLink]
+    ) -> SyncOutcome | None:
+        owners = self._repo.owners([link.identifier.key for link in links])
+        owner_ids = sorted(set(owners.values()))
+        if len(owner_ids) > 1:
+            # only a merge needs the live ids up front; a single owner's redirect shows up on write
+            owner_ids = sorted({self._repo.resolve(pid) for pid in owner_ids})
+
+        if not owner_ids:
+            profile_id = new_profile_id()
+            allowed, over_limit = _within_limits(links, rules)
+            claimed = [IdentityLink(lk.identifier, profile_id, lk.source, lk.event_id) for lk in allowed]
+            created = self._repo.create_profile(profile_id, writes, claimed)
+            if not created.created:
+                return None
+            return SyncOutcome(
+                profile_id,
+                created=True,
+                applied=[w.field for w in writes],
+                linked=[lk.identifier for lk in allowed],
+                not_linked=over_limit,
+            )
+
+        outcome = SyncOutcome(owner_ids[0])
+        if len(owner_ids) > 1:
+            survivor = self._merge(owner_ids, event)
+            if survivor is None:
+                return None
+            outcome.profile_id = survivor
+            outcome.merged = [pid for pid in owner_ids if pid != survivor]
+
+        result = self._repo.apply_fields(outcome.profile_id, writes)
+        if result.redirected_to is not None:
+            self._finish_merge(outcome.profile_id, result.redirected_to)
+            return None
+        outcome.applied = [w.field for w in result.applied]
+        outcome.duplicates = [w.field for w in result.duplicates]
+        outcome.conflicts = [_conflict(lost, current) for lost, current in result.lost]
+
+        unlinked = [
+            IdentityLink(lk.identifier, outcome.profile_id, lk.source, lk.event_id)
+            for lk in links
+            if lk.identifier.key not in owners
+        ]
+        if unlinked:
+            linked = self._repo.link(outcome.profile_id, unlinked, rules.max_identifiers_per_type)
+            if linked.redirected_to is not None or linked.owned_elsewhere:
+                return None  # merged or claimed meanwhile: resolve again (field writes are idempotent)
+            outcome.linked = linked.linked
+            outcome.not_linked = linked.over_limit
+        return outcome
+
+    # -- merges ---------------------------------------------------------------------------------
+    def _merge(self, profile_ids: list[str], event: CanonicalEvent) -> str | None:
+        """Merge every profile into the smallest id (deterministic survivor); None = retry."""
+        survivor = profile_ids[0]
+        for loser in profile_ids[1:]:
+            existing = self._repo.redirect(loser, survivor, event.event_id)
+            if existing is not None and existing != survivor:
+                return None  # merged elsewhere concurrently: resolve again
+            self._finish_merge(loser, survivor)
+        return survivor
+
+    def _finish_merge(self, loser: str, target: str) -> None:
+        """Copy the merged profile's fields and re-point its identifiers. Idempotent: safe to
+        repeat after a crash or by any worker that finds the redirect."""
+        live = self._repo.resolve(target)
+        _, fields = self._repo.field_versions(loser)
+        if fields:
+            writes = [FieldWrite(name, value, version) for name, (value, version) in sorted(fields.items())]
+            for _ in range(MAX_ATTEMPTS):
+                result = self._repo.apply_fields(live, writes)
+                if result.redirected_to is None:
+                    break
+                live = self._repo.resolve(result.redirected_to)
+        self._repo.repoint_identifiers(loser, live)
+
+    # -- timeline -------------------------------------------------------------------------------
+    def _add_to_timeline(self, profile_id: str, event: CanonicalEvent) -> bool:
+        occurred = event.occurred_at.astimezone(UTC)
+        if event.type in ORDER_EVENT_TYPES and event.order is not None:
+            data = event.order.model_dump(mode="json")
+            data["type"] = event.type
+            entry = TimelineEntry(
+                sort_key=f"{occurred.isoformat()}#order#{event.source}#{event.event_id}",
+                kind="order",
+                occurred_at=occurred.isoformat(),
+                source=event.source,
+                event_id=event.event_id,
+                data=data,
+            )
+        elif event.type == "interaction" and event.interaction is not None:
+            entry = TimelineEntry(
+                sort_key=f"{occurred.isoformat()}#interaction#{event.source}#{event.event_id}",
+                kind="interaction",
+                occurred_at=occurred.isoformat(),
+                source=event.source,
+                event_id=event.event_id,
+                data=event.interaction.model_dump(mode="json"),
+                expires_at=int((occurred + self._interaction_retention).timestamp()),
+            )
+        else:
+            return False
+        return self._repo.add_timeline_entry(profile_id, entry)
+
+
+def _within_limits(links: list[IdentityLink], rules: Rules) -> tuple[list[IdentityLink], list[Identifier]]:
+    """A new profile links at most `max_links(type)` values of each identifier type."""
+    used: dict[str, int] = {}
+    allowed, over = [], []
+    for link in links:
+        type_ = link.identifier.type
+        if used.get(type_, 0) < rules.max_links(type_):
+            used[type_] = used.get(type_, 0) + 1
+            allowed.append(link)
+        else:
+            over.append(link.identifier)
+    return allowed, over
+
+
+def _conflict(lost: FieldWrite, current: FieldVersion) -> Conflict:
+    return Conflict(
+        lost.field, current.source, current.occurred_at, lost.version.source, lost.version.occurred_at
+    )

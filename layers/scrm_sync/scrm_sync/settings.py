@@ -1,0 +1,27 @@
+"""Environment variables, validated once per cold start into a typed model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    profiles_table: str = Field(alias="PROFILES_TABLE")
+    identity_table: str = Field(alias="IDENTITY_TABLE")
+    timeline_table: str = Field(alias="TIMELINE_TABLE")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    landing_bucket: str = Field(alias="LANDING_BUCKET")
+    ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL")
+    channels_secret_arn: str = Field(alias="CHANNELS_SECRET_ARN")
+    rules_parameter_name: str = Field(alias="RULES_PARAMETER_NAME")
+    rules_cache_seconds: int = Field(60, alias="RULES_CACHE_SECONDS", ge=0)
+    interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.model_validate(dict(os.environ if environ is None else environ))
