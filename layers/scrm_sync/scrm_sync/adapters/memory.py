@@ -1,0 +1,205 @@
+"""In-memory ProfileRepository with the same conditional semantics as the DynamoDB adapter.
+
+Used by unit tests and the domain-CPU benchmark; a shared contract test runs the same scenarios
+against both implementations so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..domain.identifiers import Identifier
+from ..domain.precedence import FieldVersion, FieldWrite
+from ..domain.profile import Profile, utc_now_text
+from ..services.ports import (
+    ApplyResult,
+    CreateResult,
+    IdentityLink,
+    LinkResult,
+    TimelineEntry,
+)
+
+
+class _ProfileRecord:
+    __slots__ = ("counts", "fields", "merged_from", "redirect_to", "updated_at")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, tuple[Any, FieldVersion]] = {}
+        self.counts: dict[str, int] = {}
+        self.redirect_to: str | None = None
+        self.merged_from: set[str] = set()
+        self.updated_at = utc_now_text()
+
+
+class InMemoryProfileRepository:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.profiles: dict[str, _ProfileRecord] = {}
+        self.identity: dict[str, IdentityLink] = {}
+        self.timeline_entries: dict[str, dict[str, dict[str, Any]]] = {}
+        self.requests = 0  # round trips an equivalent DynamoDB adapter would make
+
+    def owners(self, identifier_keys: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            self.requests += 1
+            return {k: self.identity[k].profile_id for k in identifier_keys if k in self.identity}
+
+    def create_profile(
+        self, profile_id: str, writes: Sequence[FieldWrite], links: Sequence[IdentityLink]
+    ) -> CreateResult:
+        with self._lock:
+            self.requests += 1
+            claimed = [lk.identifier.key for lk in links if lk.identifier.key in self.identity]
+            if claimed or profile_id in self.profiles:
+                return CreateResult(created=False, already_claimed=claimed)
+            record = _ProfileRecord()
+            for write in writes:
+                record.fields[write.field] = (write.value, write.version)
+            for link in links:
+                self.identity[link.identifier.key] = link
+                record.counts[link.identifier.type] = record.counts.get(link.identifier.type, 0) + 1
+            self.profiles[profile_id] = record
+            return CreateResult(created=True)
+
+    def apply_fields(self, profile_id: str, writes: Sequence[FieldWrite]) -> ApplyResult:
+        result = ApplyResult()
+        if not writes:
+            return result
+        with self._lock:
+            self.requests += 1
+            record = self.profiles.setdefault(profile_id, _ProfileRecord())
+            if record.redirect_to is not None:
+                result.redirected_to = record.redirect_to
+                return result
+            for write in writes:
+                current = record.fields.get(write.field)
+                version = current[1] if current else None
+                if write.beats(version):
+                    record.fields[write.field] = (write.value, write.version)
+                    result.applied.append(write)
+                elif version is not None and version.key == write.version.key:
+                    result.duplicates.append(write)
+                elif version is not None:
+                    result.lost.append((write, version))
+            if result.lost or result.duplicates:
+                self.requests += 1  # DynamoDB needs a second, narrowed update after a failed condition
+            if result.applied:
+                record.updated_at = utc_now_text()
+            return result
+
+    def link(
+        self, profile_id: str, links: Sequence[IdentityLink], max_per_type: Mapping[str, int]
+    ) -> LinkResult:
+        result = LinkResult()
+        with self._lock:
+            self.requests += 1
+            record = self.profiles.setdefault(profile_id, _ProfileRecord())
+            if record.redirect_to is not None:
+                result.redirected_to = record.redirect_to
+                return result
+            for link in links:
+                owner = self.identity.get(link.identifier.key)
+                if owner is not None and owner.profile_id != profile_id:
+                    result.owned_elsewhere[link.identifier.key] = owner.profile_id
+            if result.owned_elsewhere:
+                return result
+            for link in links:
+                if link.identifier.key in self.identity:
+                    continue
+                type_ = link.identifier.type
+                limit = max_per_type.get(type_, max_per_type.get("default", 5))
+                if record.counts.get(type_, 0) >= limit:
+                    result.over_limit.append(link.identifier)
+                    continue
+                self.identity[link.identifier.key] = link
+                record.counts[type_] = record.counts.get(type_, 0) + 1
+                result.linked.append(link.identifier)
+            return result
+
+    def field_versions(self, profile_id: str) -> tuple[str | None, dict[str, tuple[Any, FieldVersion]]]:
+        with self._lock:
+            self.requests += 1
+            record = self.profiles.get(profile_id)
+            if record is None:
+                return None, {}
+            return record.redirect_to, dict(record.fields)
+
+    def redirect(self, loser_id: str, survivor_id: str, event_id: str) -> str | None:
+        with self._lock:
+            self.requests += 2
+            record = self.profiles.setdefault(loser_id, _ProfileRecord())
+            if record.redirect_to is not None:
+                return record.redirect_to
+            record.redirect_to = survivor_id
+            self.profiles.setdefault(survivor_id, _ProfileRecord()).merged_from.add(loser_id)
+            return None
+
+    def repoint_identifiers(self, from_profile: str, to_profile: str) -> int:
+        with self._lock:
+            self.requests += 1
+            moved = 0
+            target = self.profiles.setdefault(to_profile, _ProfileRecord())
+            for key, link in list(self.identity.items()):
+                if link.profile_id == from_profile:
+                    self.identity[key] = IdentityLink(link.identifier, to_profile, link.source, link.event_id)
+                    target.counts[link.identifier.type] = target.counts.get(link.identifier.type, 0) + 1
+                    moved += 1
+                    self.requests += 1
+            return moved
+
+    def resolve(self, profile_id: str) -> str:
+        with self._lock:
+            current = profile_id
+            while True:
+                self.requests += 1
+                record = self.profiles.get(current)
+                if record is None or record.redirect_to is None:
+                    return current
+                current = record.redirect_to
+
+    def merged_from(self, profile_id: str) -> list[str]:
+        with self._lock:
+            record = self.profiles.get(profile_id)
+            return sorted(record.merged_from) if record else []
+
+    def load(self, profile_id: str) -> Profile | None:
+        with self._lock:
+            live = self.resolve(profile_id)
+            record = self.profiles.get(live)
+            if record is None:
+                return None
+            profile = Profile(live, updated_at=record.updated_at)
+            for name, (value, version) in record.fields.items():
+                profile.values[name] = value
+                profile.versions[name] = version
+            members = {live, *record.merged_from}
+            profile.identifiers = sorted(
+                Identifier.from_key(k) for k, link in self.identity.items() if link.profile_id in members
+            )
+            return profile
+
+    def add_timeline_entry(self, profile_id: str, entry: TimelineEntry) -> bool:
+        with self._lock:
+            self.requests += 1
+            entries = self.timeline_entries.setdefault(profile_id, {})
+            if entry.sort_key in entries:
+                return False
+            entries[entry.sort_key] = {
+                "kind": entry.kind,
+                "occurred_at": entry.occurred_at,
+                "source": entry.source,
+                "event_id": entry.event_id,
+                "data": dict(entry.data),
+                **({"expires_at": entry.expires_at} if entry.expires_at is not None else {}),
+            }
+            return True
+
+    def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            merged = [
+                (sk, entry) for pid in profile_ids for sk, entry in self.timeline_entries.get(pid, {}).items()
+            ]
+            merged.sort(key=lambda pair: pair[0], reverse=True)
+            return [entry for _, entry in merged[:limit]]

@@ -1,0 +1,147 @@
+"""The sync core's rules, through the ProfileSync use case with the in-memory repository."""
+
+import pytest
+
+from scrm_sync.adapters.memory import InMemoryProfileRepository
+from scrm_sync.domain.rules import load_rules
+from scrm_sync.services.profiles import ProfileQueries
+from scrm_sync.services.sync import ProfileSync, UnlinkableEvent
+from tests.factories import event, member, openid, order_event, phone
+
+RULES = load_rules(
+    {
+        "identifier_blocklist": {"phone": ["021-5555-0100"]},
+        "max_identifiers_per_type": {"default": 5, "email": 2},
+    }
+)
+
+
+@pytest.fixture
+def repo():
+    return InMemoryProfileRepository()
+
+
+@pytest.fixture
+def sync(repo):
+    return ProfileSync(repo, lambda: RULES)
+
+
+def profile_by_phone(repo, value):
+    return ProfileQueries(repo).find(RULES, "phone", value, None)
+
+
+def test_first_event_creates_a_profile_reachable_by_every_identifier(sync, repo):
+    outcome = sync.apply(event(identifiers=[phone("138 0013 8000"), member("M1")], attributes={"name": "王小明"}))
+    assert outcome.created
+    by_phone = profile_by_phone(repo, "+86-138-0013-8000")
+    by_member = ProfileQueries(repo).find(RULES, "member_no", "M1", "loyalty")
+    assert by_phone == by_member
+    assert by_phone["attributes"] == {"name": "王小明"}
+    assert by_phone["sources"]["name"]["source"] == "pos"
+
+
+def test_mdm_beats_a_later_channel_edit(sync, repo):
+    sync.apply(event("mdm", at=0, attributes={"name": "王小明"}))
+    outcome = sync.apply(event("wecom", at=3600, attributes={"name": "小明"}))
+    assert profile_by_phone(repo, "13800138000")["attributes"]["name"] == "王小明"
+    assert [c.field for c in outcome.conflicts] == ["name"]
+    assert outcome.conflicts[0].winner_source == "mdm"
+
+
+def test_a_later_channel_edit_beats_an_earlier_one_whatever_the_arrival_order(sync, repo):
+    sync.apply(event("pos", at=20, attributes={"address": "new"}))
+    sync.apply(event("erp", at=10, attributes={"address": "old"}))
+    assert profile_by_phone(repo, "13800138000")["attributes"]["address"] == "new"
+
+
+def test_contract_no_keeps_the_first_value_against_later_channel_writes(sync, repo):
+    sync.apply(event("pos", at=0, attributes={"contract_no": "HT-1"}))
+    sync.apply(event("pos", at=60, attributes={"contract_no": "HT-2"}))
+    sync.apply(event("wecom", at=120, attributes={"contract_no": "HT-3"}))
+    assert profile_by_phone(repo, "13800138000")["attributes"]["contract_no"] == "HT-1"
+
+
+def test_only_a_higher_authority_replaces_a_write_once_field(sync, repo):
+    sync.apply(event("pos", at=0, attributes={"contract_no": "HT-1"}))
+    sync.apply(event("mdm", at=60, attributes={"contract_no": "HT-MDM"}))
+    assert profile_by_phone(repo, "13800138000")["attributes"]["contract_no"] == "HT-MDM"
+
+
+def test_explicit_null_clears_a_field_and_an_older_write_cannot_revive_it(sync, repo):
+    sync.apply(event("pos", at=0, attributes={"address": "a"}))
+    sync.apply(event("pos", at=10, attributes={"address": None}))
+    sync.apply(event("pos", at=5, attributes={"address": "b"}))
+    assert "address" not in profile_by_phone(repo, "13800138000")["attributes"]
+
+
+def test_a_replayed_event_changes_nothing(sync, repo):
+    first = event("pos", at=0, attributes={"name": "a"}, event_id="dup-1")
+    sync.apply(first)
+    sync.apply(event("pos", at=10, attributes={"name": "b"}))
+    replay = sync.apply(first)
+    assert replay.applied == [] and replay.conflicts and not replay.created
+    assert profile_by_phone(repo, "13800138000")["attributes"]["name"] == "b"
+
+
+def test_a_redelivered_winning_event_is_a_duplicate_not_a_conflict(sync):
+    first = event("pos", at=0, attributes={"name": "a"}, event_id="dup-2")
+    sync.apply(first)
+    again = sync.apply(first)
+    assert again.duplicates == ["name"] and again.conflicts == [] and again.applied == []
+
+
+def test_identifiers_of_two_profiles_in_one_event_merge_them(sync, repo):
+    a = sync.apply(event("wechat_mp", identifiers=[openid("o-1")], attributes={"nickname": "xm"}))
+    b = sync.apply(event("pos", identifiers=[phone("13800138000")], attributes={"name": "王小明"}))
+    assert a.profile_id != b.profile_id
+    merged = sync.apply(event("wecom", at=5, identifiers=[openid("o-1"), phone("13800138000")]))
+    assert merged.merged == [max(a.profile_id, b.profile_id)]
+    survivor = min(a.profile_id, b.profile_id)
+    profile = profile_by_phone(repo, "13800138000")
+    assert profile["profile_id"] == survivor
+    assert profile["attributes"] == {"name": "王小明", "nickname": "xm"}
+    assert {i["type"] for i in profile["identifiers"]} == {"phone", "wechat_openid"}
+    # the merged profile id still reads, redirected to the survivor
+    assert ProfileQueries(repo).get(max(a.profile_id, b.profile_id))["profile_id"] == survivor
+
+
+def test_a_blocklisted_phone_never_merges_two_customers(sync, repo):
+    a = sync.apply(event(identifiers=[openid("o-1"), phone("021-5555-0100")], attributes={"name": "A"}))
+    b = sync.apply(event(identifiers=[openid("o-2"), phone("02155550100")], attributes={"name": "B"}))
+    assert a.profile_id != b.profile_id
+    assert profile_by_phone(repo, "021-5555-0100") is None
+
+
+def test_an_event_with_only_a_blocklisted_identifier_is_unlinkable(sync):
+    with pytest.raises(UnlinkableEvent):
+        sync.apply(event(identifiers=[phone("021-5555-0100")]))
+
+
+def test_a_profile_never_auto_links_more_values_of_one_type_than_allowed(sync, repo):
+    sync.apply(event(identifiers=[phone("13800138000"), {"type": "email", "value": "a@x.cn"}]))
+    sync.apply(event(identifiers=[phone("13800138000"), {"type": "email", "value": "b@x.cn"}]))
+    outcome = sync.apply(event(identifiers=[phone("13800138000"), {"type": "email", "value": "c@x.cn"}]))
+    assert [i.value for i in outcome.not_linked] == ["c@x.cn"]
+    emails = [i for i in profile_by_phone(repo, "13800138000")["identifiers"] if i["type"] == "email"]
+    assert len(emails) == 2
+
+
+def test_orders_and_interactions_land_on_the_timeline_newest_first(sync, repo):
+    sync.apply(order_event("o-1", at=0))
+    sync.apply(order_event("o-2", at=100))
+    outcome = sync.apply(
+        event("wecom", at=50, type="interaction", interaction={"kind": "message", "content": "你好"})
+    )
+    timeline = ProfileQueries(repo).timeline(outcome.profile_id, 10)
+    assert [e["kind"] for e in timeline["entries"]] == ["order", "interaction", "order"]
+    assert timeline["entries"][0]["data"]["order_id"] == "o-2"
+    assert "expires_at" in timeline["entries"][1]
+    again = sync.apply(order_event("o-2", at=100, event_id=timeline["entries"][0]["event_id"]))
+    assert not again.timeline_added
+
+
+def test_a_known_customer_update_needs_at_most_three_round_trips(sync, repo):
+    sync.apply(event(attributes={"name": "a"}))
+    before = repo.requests
+    sync.apply(event(at=10, attributes={"name": "b"}))
+    assert repo.requests - before <= 3
