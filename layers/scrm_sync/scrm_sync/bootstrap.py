@@ -14,9 +14,11 @@ from botocore.config import Config
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.messaging import S3RawLanding, SqsEventQueue
+from .channels import ADAPTERS
 from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
 from .services.sync import ProfileSync
+from .services.webhooks import WebhookIngest
 from .settings import Settings
 
 _BOTO_CONFIG = Config(
@@ -36,6 +38,7 @@ class Container:
     sync: ProfileSync
     ingest: EventIngest
     queries: ProfileQueries
+    webhooks: WebhookIngest
 
 
 def client(service: str) -> Any:
@@ -51,9 +54,15 @@ def container() -> Container:
         client("dynamodb"), settings.profiles_table, settings.identity_table, settings.timeline_table
     )
     sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
-    ingest = EventIngest(
-        SqsEventQueue(client("sqs"), settings.ingest_queue_url),
-        S3RawLanding(client("s3"), settings.landing_bucket),
-        rules,
+    queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
+    landing = S3RawLanding(client("s3"), settings.landing_bucket)
+    return Container(
+        settings=settings,
+        rules=rules,
+        credentials=credentials,
+        repository=repository,
+        sync=sync,
+        ingest=EventIngest(queue, landing, rules),
+        queries=ProfileQueries(repository),
+        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue),
     )
-    return Container(settings, rules, credentials, repository, sync, ingest, ProfileQueries(repository))

@@ -31,7 +31,9 @@ def profile_by_phone(repo, value):
 
 
 def test_first_event_creates_a_profile_reachable_by_every_identifier(sync, repo):
-    outcome = sync.apply(event(identifiers=[phone("138 0013 8000"), member("M1")], attributes={"name": "王小明"}))
+    outcome = sync.apply(
+        event(identifiers=[phone("138 0013 8000"), member("M1")], attributes={"name": "王小明"})
+    )
     assert outcome.created
     by_phone = profile_by_phone(repo, "+86-138-0013-8000")
     by_member = ProfileQueries(repo).find(RULES, "member_no", "M1", "loyalty")

@@ -203,3 +203,26 @@ class InMemoryProfileRepository:
             ]
             merged.sort(key=lambda pair: pair[0], reverse=True)
             return [entry for _, entry in merged[:limit]]
+
+
+class InMemoryLanding:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+
+    def put(self, key: str, body: bytes, metadata: Mapping[str, str]) -> None:
+        self.objects[key] = (body, dict(metadata))
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class InMemoryQueue:
+    def __init__(self, fail: bool = False) -> None:
+        self.messages: list[str] = []
+        self.fail = fail
+
+    def send(self, messages: Sequence[tuple[str, str]]) -> list[str]:
+        if self.fail:
+            return [message_id for message_id, _ in messages]
+        self.messages.extend(body for _, body in messages)
+        return []

@@ -40,8 +40,12 @@ class ChannelCredentials(BaseModel):
     wecom_robot: _Entry | None = None
 
     def channel(self, name: str) -> dict[str, Any] | None:
-        entry = getattr(self, name, None) if name in type(self).model_fields else None
-        return entry.model_dump() if isinstance(entry, _Entry) else None
+        """The credentials of one channel, or None when it is not configured (disabled)."""
+        if name in type(self).model_fields:
+            entry = getattr(self, name)
+            return entry.model_dump() if isinstance(entry, _Entry) else None
+        extra = (self.model_extra or {}).get(name)  # channels added by integrators
+        return dict(extra) if isinstance(extra, dict) else None
 
 
 def load_credentials(document: dict[str, Any] | None) -> ChannelCredentials:

@@ -1,0 +1,57 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is for developers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# sam build needs real python3.12/3.13 binaries; on pyenv machines expose them next to the default.
+PYENV_PYTHONS := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.[0-9]+$$' | paste -sd: -)
+SAM := SAM_CLI_TELEMETRY=0 $(if $(PYENV_PYTHONS),PYENV_VERSION=$(PYENV_PYTHONS)) $(BIN)/sam
+
+.PHONY: install run test lint format build validate deploy bench lock clean
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -U pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the docker-free local stack (moto + HTTP API + pollers) with the dev credentials.
+run: $(STAMP)
+	$(BIN)/scrm local run
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layers/scrm_sync/scrm_sync local/scrm_local
+	@for app in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$app || exit 1; done
+	$(SAM) validate --lint --region us-east-1
+	$(BIN)/cfn-lint template.yaml
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+build: $(STAMP)
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --config-env dev
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## Re-resolve the pinned development dependencies from requirements-dev.in.
+lock:
+	rm -rf /tmp/scrm-lock-venv && $(PYTHON) -m venv /tmp/scrm-lock-venv
+	/tmp/scrm-lock-venv/bin/pip install -q -U pip && /tmp/scrm-lock-venv/bin/pip install -q -r requirements-dev.in
+	/tmp/scrm-lock-venv/bin/pip freeze --exclude-editable > requirements-dev.lock
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

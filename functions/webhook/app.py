@@ -1,0 +1,48 @@
+"""POST/GET /webhooks/{channel}: verify the platform's signature, land raw, enqueue, ack fast."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.bootstrap import container
+from scrm_sync.channels.base import WebhookRequest
+from scrm_sync.entrypoints.http import raw_body
+from scrm_sync.services.ingest import QueueUnavailable
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    http = APIGatewayProxyEventV2(event)
+    channel = (http.path_parameters or {}).get("channel", "")
+    request = WebhookRequest(
+        channel=channel,
+        method=http.request_context.http.method.upper(),
+        headers={k.lower(): v for k, v in (http.headers or {}).items()},
+        query=http.query_string_parameters or {},
+        body=raw_body(http),
+        received_at=datetime.now(UTC),
+        request_id=http.request_context.request_id,
+    )
+    try:
+        reply = container().webhooks.handle(request)
+    except QueueUnavailable:
+        logger.exception("webhook enqueue failed", extra={"channel": channel})
+        # the raw push is landed; a 503 makes the platform retry, and retries are harmless
+        return {"statusCode": 503, "headers": {"content-type": "text/plain"}, "body": "retry later"}
+    metrics.add_dimension("channel", channel if reply.status != 404 else "unknown")
+    metrics.add_metric("WebhooksReceived", MetricUnit.Count, 1)
+    if reply.status >= 400:
+        metrics.add_metric("WebhooksRejected", MetricUnit.Count, 1)
+    logger.info("webhook answered", extra={"channel": channel, "status": reply.status})
+    return {"statusCode": reply.status, "headers": {"content-type": reply.content_type}, "body": reply.body}

@@ -1,0 +1,16 @@
+"""Channel adapters: one module per platform, all behind `ChannelAdapter` (channels/base.py).
+
+`ADAPTERS` maps the `{channel}` path segment of `/webhooks/{channel}` to its adapter. A channel
+whose credentials are missing from the channels secret is disabled (404), registered or not.
+"""
+
+from __future__ import annotations
+
+from .base import ChannelAdapter
+
+ADAPTERS: dict[str, ChannelAdapter] = {}
+
+
+def register(adapter: ChannelAdapter) -> ChannelAdapter:
+    ADAPTERS[adapter.name] = adapter
+    return adapter

@@ -1,0 +1,95 @@
+"""Webhook ingest: verify, land the raw request, enqueue canonical events, ack fast.
+
+Nothing that reaches this code is lost: authentic pushes are landed before the ack, forged
+and malformed ones are kept in the quarantine prefix for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from ..channels.base import (
+    ChannelAdapter,
+    MalformedPush,
+    SignatureInvalid,
+    WebhookReply,
+    WebhookRequest,
+)
+from ..domain.credentials import ChannelCredentials
+from .ingest import QueueUnavailable
+from .ports import EventQueue, RawLanding
+
+# Headers that may carry secrets or tokens are never written to the landing bucket.
+_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+
+
+def landing_key(prefix: str, request: WebhookRequest) -> str:
+    at = request.received_at
+    return f"{prefix}/webhooks/{request.channel}/dt={at:%Y-%m-%d}/{at:%H%M%S}-{request.request_id}.json"
+
+
+def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
+    document = {
+        "channel": request.channel,
+        "method": request.method,
+        "received_at": request.received_at.isoformat(),
+        "request_id": request.request_id,
+        "headers": {k: v for k, v in request.headers.items() if k not in _SECRET_HEADERS},
+        "query": dict(request.query),
+        "body": request.body.decode("utf-8", errors="surrogateescape"),
+    }
+    if note:
+        document["note"] = note
+    return json.dumps(document, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+
+
+class WebhookIngest:
+    def __init__(
+        self,
+        adapters: Mapping[str, ChannelAdapter],
+        credentials: Callable[[], ChannelCredentials],
+        landing: RawLanding,
+        queue: EventQueue,
+    ) -> None:
+        self._adapters = adapters
+        self._credentials = credentials
+        self._landing = landing
+        self._queue = queue
+
+    def handle(self, request: WebhookRequest) -> WebhookReply:
+        adapter = self._adapters.get(request.channel)
+        credentials = self._credentials().channel(request.channel)
+        if adapter is None or credentials is None:
+            return WebhookReply(404, "channel not enabled")
+        try:
+            if request.method == "GET" or adapter.is_handshake(request):
+                return adapter.handshake(request, credentials)
+            if request.method != "POST":
+                return WebhookReply(405, "method not allowed")
+            adapter.verify(request, credentials)
+        except SignatureInvalid as exc:
+            self._keep("quarantine", request, f"signature: {exc}")
+            return WebhookReply(exc.status, "signature verification failed")
+        except MalformedPush as exc:
+            self._keep("quarantine", request, f"malformed: {exc}")
+            return WebhookReply(400, f"malformed request: {exc}")
+
+        self._keep("raw", request)
+        try:
+            push = adapter.parse(request, credentials)
+        except (MalformedPush, ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
+            self._keep("quarantine", request, f"malformed: {exc}")
+            return WebhookReply(400, f"malformed request: {exc}")
+        if push.events:
+            messages = [(str(i), event.to_message()) for i, event in enumerate(push.events)]
+            if self._queue.send(messages):
+                raise QueueUnavailable("webhook events could not be enqueued")
+        return adapter.ack(request, push)
+
+    def _keep(self, prefix: str, request: WebhookRequest, note: str | None = None) -> None:
+        self._landing.put(
+            landing_key(prefix, request),
+            landing_document(request, note),
+            {"channel": request.channel, "request-id": request.request_id},
+        )

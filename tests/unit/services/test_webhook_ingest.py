@@ -1,0 +1,124 @@
+"""The webhook flow (verify, land, enqueue, ack; quarantine the rest) with a test channel."""
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.channels.base import MalformedPush, ParsedPush, SignatureInvalid, WebhookReply, WebhookRequest
+from scrm_sync.domain.credentials import load_credentials
+from scrm_sync.domain.events import CanonicalEvent
+from scrm_sync.services.ingest import QueueUnavailable
+from scrm_sync.services.webhooks import WebhookIngest
+
+
+class SignedJsonChannel:
+    """A minimal channel: HMAC-SHA256 of the raw body in `x-sig`, JSON canonical events."""
+
+    name = "testchan"
+
+    def is_handshake(self, request):
+        return request.query.get("challenge") is not None
+
+    def handshake(self, request, credentials):
+        return WebhookReply(200, request.query.get("challenge", ""))
+
+    def verify(self, request, credentials):
+        expected = hmac.new(credentials["secret"].encode(), request.body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, request.headers.get("x-sig", "")):
+            raise SignatureInvalid("bad x-sig")
+
+    def parse(self, request, credentials):
+        try:
+            payload = json.loads(request.body)
+        except ValueError as exc:
+            raise MalformedPush("not JSON") from exc
+        return ParsedPush(events=[CanonicalEvent.model_validate(e) for e in payload])
+
+    def ack(self, request, push):
+        return WebhookReply(200, "success")
+
+
+SECRET = "dev-test-secret"
+EVENT = {
+    "event_id": "t-1",
+    "source": "testchan",
+    "type": "profile.updated",
+    "occurred_at": "2026-11-01T00:00:00Z",
+    "identifiers": [{"type": "phone", "value": "13800138000"}],
+}
+
+
+def request(body: bytes, sig: str | None = None, method: str = "POST", query=None, channel="testchan"):
+    sig = sig if sig is not None else hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return WebhookRequest(
+        channel,
+        method,
+        {"x-sig": sig, "authorization": "Bearer x"},
+        query or {},
+        body,
+        datetime(2026, 11, 24, tzinfo=UTC),
+        "r-1",
+    )
+
+
+@pytest.fixture
+def landing():
+    return InMemoryLanding()
+
+
+@pytest.fixture
+def queue():
+    return InMemoryQueue()
+
+
+@pytest.fixture
+def ingest(landing, queue):
+    credentials = load_credentials({"testchan": {"secret": SECRET}})
+    return WebhookIngest({"testchan": SignedJsonChannel()}, lambda: credentials, landing, queue)
+
+
+def test_authentic_push_is_landed_enqueued_and_acked(ingest, landing, queue):
+    reply = ingest.handle(request(json.dumps([EVENT]).encode()))
+    assert (reply.status, reply.body) == (200, "success")
+    assert len(queue.messages) == 1
+    (key,) = landing.keys("raw/webhooks/testchan/")
+    stored = json.loads(landing.objects[key][0])
+    assert stored["body"] == json.dumps([EVENT]) and "authorization" not in stored["headers"]
+
+
+def test_forged_push_is_401_and_quarantined(ingest, landing, queue):
+    reply = ingest.handle(request(json.dumps([EVENT]).encode(), sig="0" * 64))
+    assert reply.status == 401
+    assert queue.messages == [] and landing.keys("quarantine/webhooks/testchan/")
+
+
+@pytest.mark.parametrize("body", [b"garbage", json.dumps([{"event_id": "x"}]).encode(), b"\xff\xfe"])
+def test_garbage_from_an_authentic_sender_is_400_and_kept(ingest, landing, queue, body):
+    assert ingest.handle(request(body)).status == 400
+    assert queue.messages == [] and landing.keys("quarantine/webhooks/testchan/")
+
+
+def test_handshake_answers_exactly_what_the_platform_expects(ingest):
+    assert ingest.handle(request(b"", method="GET", query={"challenge": "12345"})).body == "12345"
+
+
+def test_unknown_or_unconfigured_channels_are_404():
+    ingest = WebhookIngest(
+        {"testchan": SignedJsonChannel()}, lambda: load_credentials({}), InMemoryLanding(), InMemoryQueue()
+    )
+    assert ingest.handle(request(b"{}")).status == 404
+    assert ingest.handle(request(b"{}", channel="nope")).status == 404
+
+
+def test_queue_outage_surfaces_for_a_platform_retry(landing):
+    credentials = load_credentials({"testchan": {"secret": SECRET}})
+    ingest = WebhookIngest(
+        {"testchan": SignedJsonChannel()}, lambda: credentials, landing, InMemoryQueue(fail=True)
+    )
+    with pytest.raises(QueueUnavailable):
+        ingest.handle(request(json.dumps([EVENT]).encode()))
+    assert landing.keys("raw/webhooks/")
