@@ -138,8 +138,8 @@ def test_orders_and_interactions_land_on_the_timeline_newest_first(sync, repo):
     assert [e["kind"] for e in timeline["entries"]] == ["order", "interaction", "order"]
     assert timeline["entries"][0]["data"]["order_id"] == "o-2"
     assert "expires_at" in timeline["entries"][1]
-    again = sync.apply(order_event("o-2", at=100, event_id=timeline["entries"][0]["event_id"]))
-    assert not again.timeline_added
+    sync.apply(order_event("o-2", at=100, event_id=timeline["entries"][0]["event_id"]))  # a replay
+    assert ProfileQueries(repo).timeline(outcome.profile_id, 10) == timeline
 
 
 def test_a_known_customer_update_needs_at_most_three_round_trips(sync, repo):
@@ -147,3 +147,51 @@ def test_a_known_customer_update_needs_at_most_three_round_trips(sync, repo):
     before = repo.requests
     sync.apply(event(at=10, attributes={"name": "b"}))
     assert repo.requests - before <= 3
+
+
+def test_unlink_splits_a_wrongly_merged_profile_back(sync, repo):
+    from scrm_sync.domain.identifiers import normalize_identifier
+    from scrm_sync.services.unlink import IdentityUnlink
+
+    # a shared phone (not yet blocklisted) glues two customers together
+    a = sync.apply(
+        event("wechat_mp", at=0, identifiers=[openid("o-a"), phone("13900000000")], attributes={"name": "A"})
+    )
+    sync.apply(
+        event("pos", at=10, identifiers=[member("M-A"), openid("o-a")], attributes={"member_level": "gold"})
+    )
+    sync.apply(
+        event(
+            "wechat_mp",
+            at=20,
+            identifiers=[openid("o-b"), phone("13900000000")],
+            attributes={"nickname": "bb"},
+        )
+    )
+    sync.apply(order_event("ord-b", at=30, identifiers=[openid("o-b")]))
+    glued = profile_by_phone(repo, "13900000000")
+    assert glued["profile_id"] == a.profile_id and len(glued["identifiers"]) == 4
+
+    outcome = IdentityUnlink(repo).unlink(
+        a.profile_id, normalize_identifier("phone", "13900000000"), "front-desk phone", "ops@brand"
+    )
+    queries = ProfileQueries(repo)
+    kept = queries.get(a.profile_id)
+    (split_id,) = outcome.split_off
+    split = queries.get(split_id)
+    assert {i["value"] for i in kept["identifiers"]} == {"o-a", "M-A"}
+    assert kept["attributes"] == {"name": "A", "member_level": "gold"}
+    assert {i["value"] for i in split["identifiers"]} == {"o-b"}
+    assert split["attributes"] == {"nickname": "bb"}
+    assert [e["data"]["order_id"] for e in queries.timeline(split_id, 10)["entries"]] == ["ord-b"]
+    assert queries.timeline(a.profile_id, 10)["entries"] == []
+    # the unlinked phone lives on alone and never glues the two together again
+    assert profile_by_phone(repo, "13900000000")["profile_id"] == outcome.unlinked_profile_id
+    again = sync.apply(event("pos", at=40, identifiers=[openid("o-b"), phone("13900000000"), openid("o-a")]))
+    assert again.merged  # o-a and o-b are named together by this event: that is real evidence
+    sync.apply(event("pos", at=50, identifiers=[phone("13900000000"), member("M-Z")]))
+    assert ProfileQueries(repo).find(RULES, "member_no", "M-Z", "loyalty")["profile_id"] not in {
+        a.profile_id,
+        split_id,
+        outcome.unlinked_profile_id,
+    }

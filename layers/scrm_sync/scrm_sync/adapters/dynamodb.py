@@ -17,17 +17,23 @@ from botocore.exceptions import ClientError
 
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
-from ..domain.profile import Profile, utc_now_text
+from ..domain.profile import EventRecord, Profile, utc_now_text
 from ..services.ports import (
     ApplyResult,
+    ConcurrentChange,
     CreateResult,
     IdentityLink,
     LinkResult,
+    NewProfile,
+    Owner,
+    SplitPlan,
     TimelineEntry,
 )
 from .dynamo_codec import from_item, plain, to_attr, to_item
 
 PROFILE_SK = "PROFILE"
+EVENT_SK_PREFIX = "E#"  # event records (the evidence of links and fields) beside the profile item
+_MAX_TRANSACTION_ITEMS = 100
 _MAX_REDIRECT_HOPS = 16
 _MAX_CONDITION_RETRIES = 8
 
@@ -52,24 +58,24 @@ class DynamoProfileRepository:
         self._timeline = timeline_table
 
     # -- identity graph ---------------------------------------------------------------------
-    def owners(self, identifier_keys: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
+        found: dict[str, Owner] = {}
         pending: list[dict[str, Any]] = [{"identifier_key": {"S": k}} for k in dict.fromkeys(identifier_keys)]
         while pending:
             response = self._db.batch_get_item(
                 RequestItems={
                     self._identity: {
                         "Keys": pending[:100],
-                        "ProjectionExpression": "identifier_key, profile_id",
+                        "ProjectionExpression": "identifier_key, profile_id, link_blocked",
                         "ConsistentRead": True,
                     }
                 }
             )
             for item in response.get("Responses", {}).get(self._identity, []):
-                found[item["identifier_key"]["S"]] = item["profile_id"]["S"]
-            pending = pending[100:] + response.get("UnprocessedKeys", {}).get(self._identity, {}).get(
-                "Keys", []
-            )
+                blocked = bool(item.get("link_blocked", {}).get("BOOL", False))
+                found[item["identifier_key"]["S"]] = Owner(item["profile_id"]["S"], blocked)
+            unprocessed = response.get("UnprocessedKeys", {}).get(self._identity, {}).get("Keys", [])
+            pending = pending[100:] + unprocessed
         return found
 
     def _identity_item(self, link: IdentityLink, now: str) -> dict[str, Any]:
@@ -411,7 +417,26 @@ class DynamoProfileRepository:
                     profile.identifiers.append(Identifier.from_key(key))
         return profile
 
-    def add_timeline_entry(self, profile_id: str, entry: TimelineEntry) -> bool:
+    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
+        writes: dict[str, list[dict[str, Any]]] = {
+            self._profiles: [{"PutRequest": {"Item": self._event_item(profile_id, record)}}]
+        }
+        if timeline is not None:
+            writes[self._timeline] = [{"PutRequest": {"Item": self._timeline_item(profile_id, timeline)}}]
+        self._batch_write(writes)
+
+    def _event_item(self, profile_id: str, record: EventRecord) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": profile_id,
+                "sk": EVENT_SK_PREFIX + record.key,
+                "kind": "event",
+                "doc": record.to_document(),
+            }
+        )
+
+    @staticmethod
+    def _timeline_item(profile_id: str, entry: TimelineEntry) -> dict[str, Any]:
         item: dict[str, Any] = {
             "profile_id": profile_id,
             "sk": entry.sort_key,
@@ -423,17 +448,24 @@ class DynamoProfileRepository:
         }
         if entry.expires_at is not None:
             item["expires_at"] = entry.expires_at
-        try:
-            self._db.put_item(
-                TableName=self._timeline,
-                Item=to_item(item),
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ClientError as exc:
-            if _error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        return to_item(item)
+
+    def _batch_write(self, writes: dict[str, list[dict[str, Any]]]) -> None:
+        pending = {table: requests for table, requests in writes.items() if requests}
+        for _ in range(_MAX_CONDITION_RETRIES * 2):
+            if not pending:
+                return
+            batch: dict[str, list[dict[str, Any]]] = {}
+            room = 25
+            for table, requests in pending.items():
+                if room and requests:
+                    batch[table], pending[table] = requests[:room], requests[room:]
+                    room -= len(batch[table])
+            response = self._db.batch_write_item(RequestItems=batch)
+            for table, requests in response.get("UnprocessedItems", {}).items():
+                pending[table] = list(requests) + pending.get(table, [])
+            pending = {table: requests for table, requests in pending.items() if requests}
+        raise RuntimeError("batch write did not complete")
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []
@@ -457,3 +489,182 @@ class DynamoProfileRepository:
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- unlink support ---------------------------------------------------------------------
+    def members(self, profile_id: str) -> list[str]:
+        seen: list[str] = []
+        queue = [profile_id]
+        while queue:
+            current = queue.pop()
+            if current in seen:
+                continue
+            seen.append(current)
+            queue.extend(self.merged_from(current))
+        return seen
+
+    def links_of(self, profile_ids: Sequence[str]) -> list[IdentityLink]:
+        links = []
+        for pid in profile_ids:
+            for raw in self._query_all(
+                TableName=self._identity,
+                IndexName="by_profile",
+                KeyConditionExpression="profile_id = :p",
+                ExpressionAttributeValues={":p": {"S": pid}},
+            ):
+                item = from_item(raw)
+                if item.get("link_blocked"):
+                    continue
+                links.append(
+                    IdentityLink(
+                        Identifier.from_key(item["identifier_key"]),
+                        pid,
+                        str(item.get("linked_by_source", "")),
+                        str(item.get("linked_by_event", "")),
+                    )
+                )
+        return links
+
+    def event_records(self, profile_ids: Sequence[str]) -> list[EventRecord]:
+        records: dict[str, EventRecord] = {}
+        for pid in profile_ids:
+            for raw in self._query_all(
+                TableName=self._profiles,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
+                ExpressionAttributeValues={":p": {"S": pid}, ":e": {"S": EVENT_SK_PREFIX}},
+            ):
+                record = EventRecord.from_document(from_item(raw)["doc"])
+                records[record.key] = record
+        return [records[k] for k in sorted(records)]
+
+    def split(self, plan: SplitPlan) -> None:
+        now = utc_now_text()
+        member_values = {f":m{i}": {"S": pid} for i, pid in enumerate(plan.members)}
+        member_list = ", ".join(member_values)
+        actions: list[dict[str, Any]] = [self._rewrite_fields_action(plan, now)]
+        for new in (*plan.new_profiles, plan.unlinked_profile):
+            actions.append(self._split_profile_put(new, plan, now))
+            for key in new.identifier_keys:
+                blocked = key == plan.unlinked_key
+                update = "SET profile_id = :to, relinked_at = :now"
+                values: dict[str, Any] = {":to": {"S": new.profile_id}, ":now": {"S": now}, **member_values}
+                if blocked:
+                    update += ", link_blocked = :t, unlinked_reason = :r, unlinked_by = :b"
+                    values.update(
+                        {":t": {"BOOL": True}, ":r": {"S": plan.reason}, ":b": {"S": plan.requested_by}}
+                    )
+                actions.append(
+                    {
+                        "Update": {
+                            "TableName": self._identity,
+                            "Key": {"identifier_key": {"S": key}},
+                            "UpdateExpression": update,
+                            "ConditionExpression": f"profile_id IN ({member_list})",
+                            "ExpressionAttributeValues": values,
+                        }
+                    }
+                )
+        if len(actions) > _MAX_TRANSACTION_ITEMS:
+            raise ValueError(
+                f"unlink would change {len(actions)} items; at most {_MAX_TRANSACTION_ITEMS} at once"
+            )
+        try:
+            self._db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if _error_code(exc) == "TransactionCanceledException":
+                raise ConcurrentChange("the profile changed while the unlink was planned; retry") from exc
+            raise
+
+    def _rewrite_fields_action(self, plan: SplitPlan, now: str) -> dict[str, Any]:
+        names: dict[str, str] = {"#r": "redirect_to", "#u": "last_unlink"}
+        values: dict[str, Any] = {
+            ":now": {"S": now},
+            ":u": to_attr(
+                {"identifier": plan.unlinked_key, "reason": plan.reason, "by": plan.requested_by, "at": now}
+            ),
+        }
+        sets = ["updated_at = :now", "#u = :u"]
+        removes: list[str] = []
+        conditions = ["attribute_exists(pk)", "attribute_not_exists(#r)"]
+        fields = sorted(set(plan.expected_versions) | set(plan.kept_fields))
+        for i, name in enumerate(fields):
+            names[f"#v{i}"], names[f"#m{i}"] = f"v:{name}", f"m:{name}"
+            if name in plan.expected_versions:
+                values[f":x{i}"] = {"S": plan.expected_versions[name]}
+                conditions.append(f"#m{i}.k = :x{i}")
+            else:
+                conditions.append(f"attribute_not_exists(#m{i})")
+            if name in plan.kept_fields:
+                value, version = plan.kept_fields[name]
+                values[f":v{i}"], values[f":mv{i}"] = to_attr(value), to_attr(_version_map(version))
+                sets.append(f"#v{i} = :v{i}, #m{i} = :mv{i}")
+            else:
+                removes.append(f"#v{i}, #m{i}")
+        moved = [k for new in (*plan.new_profiles, plan.unlinked_profile) for k in new.identifier_keys]
+        for j, type_ in enumerate(sorted({k.split("#", 1)[0] for k in moved})):
+            names[f"#n{j}"] = f"n:{type_}"
+            values[f":d{j}"] = {"N": str(-sum(1 for k in moved if k.split("#", 1)[0] == type_))}
+            sets.append(f"#n{j} = if_not_exists(#n{j}, :zero) + :d{j}")
+            values[":zero"] = {"N": "0"}
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        return {
+            "Update": {
+                "TableName": self._profiles,
+                "Key": {"pk": {"S": plan.profile_id}, "sk": {"S": PROFILE_SK}},
+                "UpdateExpression": expression,
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    def _split_profile_put(self, new: NewProfile, plan: SplitPlan, now: str) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "pk": new.profile_id,
+            "sk": PROFILE_SK,
+            "profile_id": new.profile_id,
+            "created_at": now,
+            "updated_at": now,
+            "split_from": plan.profile_id,
+        }
+        for name, (value, version) in new.fields.items():
+            item[f"v:{name}"] = value
+            item[f"m:{name}"] = _version_map(version)
+        for key in new.identifier_keys:
+            counter = "n:" + key.split("#", 1)[0]
+            item[counter] = item.get(counter, 0) + 1
+        return {
+            "Put": {
+                "TableName": self._profiles,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def move_evidence(self, from_ids: Sequence[str], to_profile: str, event_keys: Sequence[str]) -> None:
+        wanted = set(event_keys)
+        puts: list[dict[str, Any]] = []
+        deletes: list[tuple[str, dict[str, Any]]] = []
+        for pid in from_ids:
+            for raw in self._query_all(
+                TableName=self._profiles,
+                KeyConditionExpression="pk = :p AND begins_with(sk, :e)",
+                ExpressionAttributeValues={":p": {"S": pid}, ":e": {"S": EVENT_SK_PREFIX}},
+            ):
+                if raw["sk"]["S"][len(EVENT_SK_PREFIX) :] in wanted:
+                    puts.append({"PutRequest": {"Item": {**raw, "pk": {"S": to_profile}}}})
+                    deletes.append((self._profiles, {"pk": raw["pk"], "sk": raw["sk"]}))
+            for raw in self._query_all(
+                TableName=self._timeline,
+                KeyConditionExpression="profile_id = :p",
+                ExpressionAttributeValues={":p": {"S": pid}},
+            ):
+                if f"{raw['source']['S']}#{raw['event_id']['S']}" in wanted:
+                    self._batch_write(
+                        {self._timeline: [{"PutRequest": {"Item": {**raw, "profile_id": {"S": to_profile}}}}]}
+                    )
+                    deletes.append((self._timeline, {"profile_id": raw["profile_id"], "sk": raw["sk"]}))
+        self._batch_write({self._profiles: puts})  # copies first: a crash leaves duplicates, never gaps
+        by_table: dict[str, list[dict[str, Any]]] = {}
+        for table, key in deletes:
+            by_table.setdefault(table, []).append({"DeleteRequest": {"Key": key}})
+        self._batch_write(by_table)

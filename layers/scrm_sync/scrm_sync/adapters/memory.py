@@ -12,24 +12,28 @@ from typing import Any
 
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
-from ..domain.profile import Profile, utc_now_text
+from ..domain.profile import EventRecord, Profile, utc_now_text
 from ..services.ports import (
     ApplyResult,
+    ConcurrentChange,
     CreateResult,
     IdentityLink,
     LinkResult,
+    Owner,
+    SplitPlan,
     TimelineEntry,
 )
 
 
 class _ProfileRecord:
-    __slots__ = ("counts", "fields", "merged_from", "redirect_to", "updated_at")
+    __slots__ = ("counts", "events", "fields", "merged_from", "redirect_to", "updated_at")
 
     def __init__(self) -> None:
         self.fields: dict[str, tuple[Any, FieldVersion]] = {}
         self.counts: dict[str, int] = {}
         self.redirect_to: str | None = None
         self.merged_from: set[str] = set()
+        self.events: dict[str, EventRecord] = {}
         self.updated_at = utc_now_text()
 
 
@@ -38,13 +42,18 @@ class InMemoryProfileRepository:
         self._lock = threading.RLock()
         self.profiles: dict[str, _ProfileRecord] = {}
         self.identity: dict[str, IdentityLink] = {}
+        self.blocked: set[str] = set()
         self.timeline_entries: dict[str, dict[str, dict[str, Any]]] = {}
         self.requests = 0  # round trips an equivalent DynamoDB adapter would make
 
-    def owners(self, identifier_keys: Sequence[str]) -> dict[str, str]:
+    def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
         with self._lock:
             self.requests += 1
-            return {k: self.identity[k].profile_id for k in identifier_keys if k in self.identity}
+            return {
+                k: Owner(self.identity[k].profile_id, k in self.blocked)
+                for k in identifier_keys
+                if k in self.identity
+            }
 
     def create_profile(
         self, profile_id: str, writes: Sequence[FieldWrite], links: Sequence[IdentityLink]
@@ -180,29 +189,101 @@ class InMemoryProfileRepository:
             )
             return profile
 
-    def add_timeline_entry(self, profile_id: str, entry: TimelineEntry) -> bool:
+    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
         with self._lock:
             self.requests += 1
-            entries = self.timeline_entries.setdefault(profile_id, {})
-            if entry.sort_key in entries:
-                return False
-            entries[entry.sort_key] = {
-                "kind": entry.kind,
-                "occurred_at": entry.occurred_at,
-                "source": entry.source,
-                "event_id": entry.event_id,
-                "data": dict(entry.data),
-                **({"expires_at": entry.expires_at} if entry.expires_at is not None else {}),
-            }
-            return True
+            self.profiles.setdefault(profile_id, _ProfileRecord()).events[record.key] = record
+            if timeline is not None:
+                self.timeline_entries.setdefault(profile_id, {})[timeline.sort_key] = {
+                    "kind": timeline.kind,
+                    "occurred_at": timeline.occurred_at,
+                    "source": timeline.source,
+                    "event_id": timeline.event_id,
+                    "data": dict(timeline.data),
+                    **({"expires_at": timeline.expires_at} if timeline.expires_at is not None else {}),
+                }
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         with self._lock:
             merged = [
                 (sk, entry) for pid in profile_ids for sk, entry in self.timeline_entries.get(pid, {}).items()
             ]
-            merged.sort(key=lambda pair: pair[0], reverse=True)
-            return [entry for _, entry in merged[:limit]]
+            unique = dict(merged)
+            return [unique[sk] for sk in sorted(unique, reverse=True)[:limit]]
+
+    # -- unlink support ---------------------------------------------------------------------
+    def members(self, profile_id: str) -> list[str]:
+        with self._lock:
+            seen: list[str] = []
+            queue = [profile_id]
+            while queue:
+                current = queue.pop()
+                if current not in seen:
+                    seen.append(current)
+                    queue.extend(self.merged_from(current))
+            return seen
+
+    def links_of(self, profile_ids: Sequence[str]) -> list[IdentityLink]:
+        with self._lock:
+            wanted = set(profile_ids)
+            return [
+                link
+                for key, link in sorted(self.identity.items())
+                if link.profile_id in wanted and key not in self.blocked
+            ]
+
+    def event_records(self, profile_ids: Sequence[str]) -> list[EventRecord]:
+        with self._lock:
+            records: dict[str, EventRecord] = {}
+            for pid in profile_ids:
+                record = self.profiles.get(pid)
+                if record is not None:
+                    records.update(record.events)
+            return [records[k] for k in sorted(records)]
+
+    def split(self, plan: SplitPlan) -> None:
+        with self._lock:
+            kept = self.profiles.get(plan.profile_id)
+            if kept is None or kept.redirect_to is not None:
+                raise ConcurrentChange("profile merged or missing")
+            current = {name: version.key for name, (_, version) in kept.fields.items()}
+            if current != dict(plan.expected_versions):
+                raise ConcurrentChange("fields changed while the unlink was planned")
+            moving = [
+                (new, key)
+                for new in (*plan.new_profiles, plan.unlinked_profile)
+                for key in new.identifier_keys
+            ]
+            for _, key in moving:
+                if key not in self.identity or self.identity[key].profile_id not in plan.members:
+                    raise ConcurrentChange("identifier moved while the unlink was planned")
+            kept.fields = dict(plan.kept_fields)
+            kept.updated_at = utc_now_text()
+            for new in (*plan.new_profiles, plan.unlinked_profile):
+                record = _ProfileRecord()
+                record.fields = dict(new.fields)
+                self.profiles[new.profile_id] = record
+            for new, key in moving:
+                link = self.identity[key]
+                self.identity[key] = IdentityLink(link.identifier, new.profile_id, link.source, link.event_id)
+                kept.counts[link.identifier.type] = kept.counts.get(link.identifier.type, 0) - 1
+                target = self.profiles[new.profile_id]
+                target.counts[link.identifier.type] = target.counts.get(link.identifier.type, 0) + 1
+            self.blocked.add(plan.unlinked_key)
+
+    def move_evidence(self, from_ids: Sequence[str], to_profile: str, event_keys: Sequence[str]) -> None:
+        with self._lock:
+            wanted = set(event_keys)
+            target = self.profiles.setdefault(to_profile, _ProfileRecord())
+            for pid in from_ids:
+                record = self.profiles.get(pid)
+                if record is None:
+                    continue
+                for key in [k for k in record.events if k in wanted]:
+                    target.events[key] = record.events.pop(key)
+                entries = self.timeline_entries.get(pid, {})
+                for sk in [sk for sk, e in entries.items() if f"{e['source']}#{e['event_id']}" in wanted]:
+                    self.timeline_entries.setdefault(to_profile, {})[sk] = entries.pop(sk)
 
 
 class InMemoryLanding:

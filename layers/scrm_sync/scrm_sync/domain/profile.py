@@ -102,3 +102,59 @@ def merge_field_versions(
 
 def utc_now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """What one event contributed to a profile: the evidence for its links and its fields.
+    Kept so that undoing a wrong link can re-derive profiles from their events."""
+
+    source: str
+    event_id: str
+    type: str
+    occurred_at: str
+    identifier_keys: tuple[str, ...]
+    writes: tuple[FieldWrite, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}#{self.event_id}"
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "event_id": self.event_id,
+            "type": self.type,
+            "occurred_at": self.occurred_at,
+            "identifiers": list(self.identifier_keys),
+            "writes": [
+                {
+                    "field": w.field,
+                    "value": w.value,
+                    "k": w.version.key,
+                    "s": w.version.source,
+                    "t": w.version.occurred_at,
+                    "e": w.version.event_id,
+                }
+                for w in self.writes
+            ],
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> EventRecord:
+        return cls(
+            source=str(doc["source"]),
+            event_id=str(doc["event_id"]),
+            type=str(doc["type"]),
+            occurred_at=str(doc["occurred_at"]),
+            identifier_keys=tuple(doc.get("identifiers", [])),
+            writes=tuple(
+                FieldWrite(w["field"], w.get("value"), FieldVersion(w["k"], w["s"], w["t"], w["e"]))
+                for w in doc.get("writes", [])
+            ),
+        )
+
+
+def fields_from_events(records: Iterable[EventRecord]) -> dict[str, tuple[Any, FieldVersion]]:
+    """Recompute a profile's fields from its events: the same precedence as the live writes."""
+    return merge_field_versions({w.field: (w.value, w.version) for w in r.writes} for r in records)

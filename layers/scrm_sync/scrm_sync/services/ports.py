@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
-from ..domain.profile import Profile
+from ..domain.profile import EventRecord, Profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,16 @@ class IdentityLink:
     profile_id: str
     source: str
     event_id: str  # the event that made the link: links are explainable and reversible
+
+
+class ConcurrentChange(RuntimeError):
+    """A conditional multi-item change lost a race; re-plan and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    profile_id: str
+    blocked: bool = False  # unlinked by an operator: never links profiles again
 
 
 @dataclass(slots=True)
@@ -55,8 +65,8 @@ class TimelineEntry:
 class ProfileRepository(Protocol):
     """Profiles and the identity graph (one port: creation must claim identifiers atomically)."""
 
-    def owners(self, identifier_keys: Sequence[str]) -> dict[str, str]:
-        """Identifier key -> profile id, for the keys that are linked."""
+    def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
+        """Identifier key -> its owner, for the keys that are linked."""
         ...
 
     def create_profile(
@@ -89,11 +99,51 @@ class ProfileRepository(Protocol):
 
     def load(self, profile_id: str) -> Profile | None: ...
 
-    def add_timeline_entry(self, profile_id: str, entry: TimelineEntry) -> bool: ...
+    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
+        """Keep the event's evidence (and its timeline entry); idempotent."""
+        ...
+
+    # -- unlink support ---------------------------------------------------------------------
+    def members(self, profile_id: str) -> list[str]:
+        """The profile and every profile merged into it, transitively."""
+        ...
+
+    def links_of(self, profile_ids: Sequence[str]) -> list[IdentityLink]: ...
+
+    def event_records(self, profile_ids: Sequence[str]) -> list[EventRecord]: ...
+
+    def split(self, plan: SplitPlan) -> None:
+        """Apply an unlink atomically: rewrite the kept profile's fields, create the split-off
+        profiles, re-point their identifiers and block the unlinked one."""
+        ...
+
+    def move_evidence(self, from_ids: Sequence[str], to_profile: str, event_keys: Sequence[str]) -> None:
+        """Move event records and timeline entries of these events to another profile; idempotent."""
+        ...
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
 
     def merged_from(self, profile_id: str) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NewProfile:
+    profile_id: str
+    fields: Mapping[str, tuple[Any, FieldVersion]]
+    identifier_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SplitPlan:
+    profile_id: str  # keeps its id and the first component
+    members: tuple[str, ...]  # profile ids whose identifiers may move
+    expected_versions: Mapping[str, str]  # field -> precedence key read before planning
+    kept_fields: Mapping[str, tuple[Any, FieldVersion]]
+    new_profiles: tuple[NewProfile, ...]
+    unlinked_key: str
+    unlinked_profile: NewProfile  # the unlinked identifier lives on alone, blocked from linking
+    reason: str
+    requested_by: str
 
 
 class EventQueue(Protocol):

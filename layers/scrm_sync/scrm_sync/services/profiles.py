@@ -20,7 +20,7 @@ class ProfileQueries:
         (raises InvalidIdentifier for a value that can never match)."""
         identifier = normalize_identifier(type_, value, scope, rules.default_phone_region)
         owner = self._repo.owners([identifier.key]).get(identifier.key)
-        return self.get(owner) if owner else None
+        return self.get(owner.profile_id) if owner else None
 
     def get(self, profile_id: str) -> dict[str, Any] | None:
         profile = self._repo.load(profile_id)

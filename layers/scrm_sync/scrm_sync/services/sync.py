@@ -15,6 +15,7 @@ from ..domain.events import ORDER_EVENT_TYPES, CanonicalEvent
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import (
+    EventRecord,
     RejectedIdentifier,
     field_writes,
     new_profile_id,
@@ -55,6 +56,7 @@ class SyncOutcome:
     not_linked: list[Identifier] = field(default_factory=list)
     rejected_identifiers: tuple[RejectedIdentifier, ...] = ()
     timeline_added: bool = False
+    evidence: set[str] = field(default_factory=set)  # identifier keys this event links to the profile
 
 
 class ProfileSync:
@@ -80,7 +82,17 @@ class ProfileSync:
             outcome = self._attempt(event, rules, writes, links)
             if outcome is not None:
                 outcome.rejected_identifiers = identifiers.rejected
-                outcome.timeline_added = self._add_to_timeline(outcome.profile_id, event)
+                record = EventRecord(
+                    source=event.source,
+                    event_id=event.event_id,
+                    type=event.type,
+                    occurred_at=event.occurred_at.astimezone(UTC).isoformat(),
+                    identifier_keys=tuple(sorted(outcome.evidence)),
+                    writes=tuple(writes),
+                )
+                timeline = self._timeline_entry(event)
+                self._repo.record_event(outcome.profile_id, record, timeline)
+                outcome.timeline_added = timeline is not None
                 return outcome
         raise ConcurrencyExhausted(f"event {event.idempotency_key} lost {MAX_ATTEMPTS} races")
 
@@ -89,14 +101,20 @@ class ProfileSync:
         self, event: CanonicalEvent, rules: Rules, writes: list[FieldWrite], links: list[IdentityLink]
     ) -> SyncOutcome | None:
         owners = self._repo.owners([link.identifier.key for link in links])
-        owner_ids = sorted(set(owners.values()))
+        active = {key: owner.profile_id for key, owner in owners.items() if not owner.blocked}
+        blocked = {key: owner.profile_id for key, owner in owners.items() if owner.blocked}
+        candidates = [lk for lk in links if lk.identifier.key not in blocked]
+        owner_ids = sorted(set(active.values()))
         if len(owner_ids) > 1:
             # only a merge needs the live ids up front; a single owner's redirect shows up on write
             owner_ids = sorted({self._repo.resolve(pid) for pid in owner_ids})
 
-        if not owner_ids:
+        if not candidates:
+            # only identifiers an operator unlinked: the event stays with their own profile
+            owner_ids = [self._repo.resolve(min(blocked.values()))]
+        elif not owner_ids:
             profile_id = new_profile_id()
-            allowed, over_limit = _within_limits(links, rules)
+            allowed, over_limit = _within_limits(candidates, rules)
             claimed = [IdentityLink(lk.identifier, profile_id, lk.source, lk.event_id) for lk in allowed]
             created = self._repo.create_profile(profile_id, writes, claimed)
             if not created.created:
@@ -107,9 +125,10 @@ class ProfileSync:
                 applied=[w.field for w in writes],
                 linked=[lk.identifier for lk in allowed],
                 not_linked=over_limit,
+                evidence={lk.identifier.key for lk in allowed},
             )
 
-        outcome = SyncOutcome(owner_ids[0])
+        outcome = SyncOutcome(owner_ids[0], evidence=set(active) if candidates else set(blocked))
         if len(owner_ids) > 1:
             survivor = self._merge(owner_ids, event)
             if survivor is None:
@@ -127,8 +146,8 @@ class ProfileSync:
 
         unlinked = [
             IdentityLink(lk.identifier, outcome.profile_id, lk.source, lk.event_id)
-            for lk in links
-            if lk.identifier.key not in owners
+            for lk in candidates
+            if lk.identifier.key not in active
         ]
         if unlinked:
             linked = self._repo.link(outcome.profile_id, unlinked, rules.max_identifiers_per_type)
@@ -136,6 +155,7 @@ class ProfileSync:
                 return None  # merged or claimed meanwhile: resolve again (field writes are idempotent)
             outcome.linked = linked.linked
             outcome.not_linked = linked.over_limit
+            outcome.evidence |= {i.key for i in linked.linked}
         return outcome
 
     # -- merges ---------------------------------------------------------------------------------
@@ -164,12 +184,12 @@ class ProfileSync:
         self._repo.repoint_identifiers(loser, live)
 
     # -- timeline -------------------------------------------------------------------------------
-    def _add_to_timeline(self, profile_id: str, event: CanonicalEvent) -> bool:
+    def _timeline_entry(self, event: CanonicalEvent) -> TimelineEntry | None:
         occurred = event.occurred_at.astimezone(UTC)
         if event.type in ORDER_EVENT_TYPES and event.order is not None:
             data = event.order.model_dump(mode="json")
             data["type"] = event.type
-            entry = TimelineEntry(
+            return TimelineEntry(
                 sort_key=f"{occurred.isoformat()}#order#{event.source}#{event.event_id}",
                 kind="order",
                 occurred_at=occurred.isoformat(),
@@ -177,8 +197,8 @@ class ProfileSync:
                 event_id=event.event_id,
                 data=data,
             )
-        elif event.type == "interaction" and event.interaction is not None:
-            entry = TimelineEntry(
+        if event.type == "interaction" and event.interaction is not None:
+            return TimelineEntry(
                 sort_key=f"{occurred.isoformat()}#interaction#{event.source}#{event.event_id}",
                 kind="interaction",
                 occurred_at=occurred.isoformat(),
@@ -187,9 +207,7 @@ class ProfileSync:
                 data=event.interaction.model_dump(mode="json"),
                 expires_at=int((occurred + self._interaction_retention).timestamp()),
             )
-        else:
-            return False
-        return self._repo.add_timeline_entry(profile_id, entry)
+        return None
 
 
 def _within_limits(links: list[IdentityLink], rules: Rules) -> tuple[list[IdentityLink], list[Identifier]]:
