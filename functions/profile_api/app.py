@@ -9,9 +9,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
-from scrm_sync.domain.identifiers import InvalidIdentifier
+from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response
+from scrm_sync.services.ports import ConcurrentChange
 from scrm_sync.services.profiles import MAX_TIMELINE_LIMIT
+from scrm_sync.services.unlink import CannotUnlink, NotLinked
 
 logger = Logger()
 tracer = Tracer()
@@ -57,6 +59,47 @@ def get_timeline(profile_id: str) -> Response:
     if timeline is None:
         return error_response(404, "profile not found")
     return json_response(200, timeline)
+
+
+@app.post("/profiles/<profile_id>/unlink")
+@tracer.capture_method
+def unlink_identifier(profile_id: str) -> Response:
+    """Undo a wrong link: body {"identifier": {"type", "value", "scope"?}, "reason": "..."}."""
+    services = container()
+    caller = authenticate(app.current_event, services.credentials())
+    try:
+        body = app.current_event.json_body
+    except ValueError:
+        return error_response(400, "body is not valid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("identifier"), dict):
+        return error_response(400, "body needs an 'identifier' object")
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        return error_response(400, "body needs a 'reason'")
+    raw = body["identifier"]
+    identifier = normalize_identifier(
+        str(raw.get("type", "")), raw.get("value"), raw.get("scope"), services.rules().default_phone_region
+    )
+    if services.queries.get(profile_id) is None:
+        return error_response(404, "profile not found")
+    outcome = services.unlink.unlink(profile_id, identifier, reason.strip()[:500], caller)
+    logger.info("identifier unlinked", extra={"profile_id": outcome.profile_id, "type": identifier.type})
+    return json_response(200, outcome.to_dict())
+
+
+@app.exception_handler(NotLinked)
+def not_linked(exc: NotLinked) -> Response:
+    return error_response(409, str(exc))
+
+
+@app.exception_handler(CannotUnlink)
+def cannot_unlink(exc: CannotUnlink) -> Response:
+    return error_response(409, f"cannot unlink: {exc}")
+
+
+@app.exception_handler(ConcurrentChange)
+def concurrent_change(exc: ConcurrentChange) -> Response:
+    return error_response(409, str(exc))
 
 
 @app.exception_handler(InvalidIdentifier)

@@ -13,11 +13,14 @@ from botocore.config import Config
 
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.dynamodb import DynamoProfileRepository
+from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.messaging import S3RawLanding, SqsEventQueue
 from .channels import ADAPTERS
+from .services.audit import AuditTrail
 from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
 from .services.sync import ProfileSync
+from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
 from .settings import Settings
 
@@ -39,6 +42,8 @@ class Container:
     ingest: EventIngest
     queries: ProfileQueries
     webhooks: WebhookIngest
+    unlink: IdentityUnlink
+    audit: AuditTrail
 
 
 def client(service: str) -> Any:
@@ -50,8 +55,9 @@ def container() -> Container:
     settings = Settings.from_env()
     rules = RulesFromParameter(settings.rules_parameter_name, settings.rules_cache_seconds)
     credentials = CredentialsFromSecret(settings.channels_secret_arn, settings.rules_cache_seconds)
+    dynamodb = client("dynamodb")
     repository = DynamoProfileRepository(
-        client("dynamodb"), settings.profiles_table, settings.identity_table, settings.timeline_table
+        dynamodb, settings.profiles_table, settings.identity_table, settings.timeline_table
     )
     sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
     queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
@@ -65,4 +71,6 @@ def container() -> Container:
         ingest=EventIngest(queue, landing, rules),
         queries=ProfileQueries(repository),
         webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue),
+        unlink=IdentityUnlink(repository),
+        audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),
     )

@@ -15,6 +15,7 @@ class Settings(BaseModel):
     identity_table: str = Field(alias="IDENTITY_TABLE")
     timeline_table: str = Field(alias="TIMELINE_TABLE")
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    audit_table: str = Field(alias="AUDIT_TABLE")
     landing_bucket: str = Field(alias="LANDING_BUCKET")
     ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL")
     channels_secret_arn: str = Field(alias="CHANNELS_SECRET_ARN")

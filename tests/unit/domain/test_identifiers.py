@@ -1,5 +1,4 @@
 import pytest
-
 from scrm_sync.domain.identifiers import Identifier, InvalidIdentifier, normalize_identifier
 
 

@@ -3,7 +3,6 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from scrm_sync.domain.precedence import precedence_key
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -4,7 +4,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.rules import load_rules

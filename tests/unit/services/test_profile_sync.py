@@ -1,11 +1,11 @@
 """The sync core's rules, through the ProfileSync use case with the in-memory repository."""
 
 import pytest
-
 from scrm_sync.adapters.memory import InMemoryProfileRepository
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.profiles import ProfileQueries
 from scrm_sync.services.sync import ProfileSync, UnlinkableEvent
+
 from tests.factories import event, member, openid, order_event, phone
 
 RULES = load_rules(

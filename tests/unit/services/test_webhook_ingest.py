@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
 from scrm_sync.channels.base import MalformedPush, ParsedPush, SignatureInvalid, WebhookReply, WebhookRequest
 from scrm_sync.domain.credentials import load_credentials

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..domain.audit import AuditEntry
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile, utc_now_text
@@ -307,3 +308,28 @@ class InMemoryQueue:
             return [message_id for message_id, _ in messages]
         self.messages.extend(body for _, body in messages)
         return []
+
+
+class InMemoryAuditRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.chains: dict[str, list[AuditEntry]] = {}
+        self.positions: dict[str, str] = {}
+
+    def head(self, profile_id: str) -> tuple[AuditEntry | None, str]:
+        with self._lock:
+            chain = self.chains.get(profile_id, [])
+            return (chain[-1] if chain else None), self.positions.get(profile_id, "")
+
+    def append(self, profile_id: str, entry: AuditEntry, position: str, expected_head_seq: int) -> bool:
+        with self._lock:
+            chain = self.chains.setdefault(profile_id, [])
+            if len(chain) != expected_head_seq or entry.seq != expected_head_seq + 1:
+                return False
+            chain.append(entry)
+            self.positions[profile_id] = position
+            return True
+
+    def entries(self, profile_id: str) -> list[AuditEntry]:
+        with self._lock:
+            return list(self.chains.get(profile_id, []))
