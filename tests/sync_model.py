@@ -10,10 +10,10 @@ from datetime import UTC
 from typing import Any
 
 from hypothesis import strategies as st
-
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.identifiers import normalize_identifier
 from scrm_sync.domain.rules import Rules
+
 from tests.factories import T0
 
 PHONES = ["13800000001", "13800000002", "13800000003", "13800000004"]
@@ -28,7 +28,7 @@ RULES_DOC = {
 }
 
 identifier_strategy = st.one_of(
-    st.sampled_from(PHONES + [BLOCKED_PHONE]).map(lambda v: {"type": "phone", "value": v}),
+    st.sampled_from([*PHONES, BLOCKED_PHONE]).map(lambda v: {"type": "phone", "value": v}),
     st.sampled_from(OPENIDS).map(lambda v: {"type": "wechat_openid", "value": v, "scope": "wx-app"}),
     st.sampled_from(MEMBERS).map(lambda v: {"type": "member_no", "value": v, "scope": "loyalty"}),
 )
@@ -41,7 +41,9 @@ def event_sets(draw: Any, min_size: int = 1, max_size: int = 12) -> list[Canonic
     for i in range(count):
         identifiers = draw(st.lists(identifier_strategy, min_size=1, max_size=3))
         attributes = draw(
-            st.dictionaries(st.sampled_from(FIELDS), st.one_of(st.none(), st.sampled_from(["a", "b", "c"])), max_size=3)
+            st.dictionaries(
+                st.sampled_from(FIELDS), st.one_of(st.none(), st.sampled_from(["a", "b", "c"])), max_size=3
+            )
         )
         events.append(
             CanonicalEvent.model_validate(
@@ -111,8 +113,6 @@ def actual_profiles(lookup_profile: Any, keys: Iterable[str]) -> dict[frozenset[
         assert profile is not None, f"{key} has no profile"
         profiles[profile["profile_id"]] = profile
     return {
-        frozenset(
-            f"{i['type']}#{i.get('scope', '')}#{i['value']}" for i in p["identifiers"]
-        ): p["attributes"]
+        frozenset(f"{i['type']}#{i.get('scope', '')}#{i['value']}" for i in p["identifiers"]): p["attributes"]
         for p in profiles.values()
     }

@@ -1,14 +1,15 @@
 """Property: any order, any duplication, any number of concurrent workers -> the same profiles,
 equal to the reference model (in-memory repository; tests/integration runs it against moto)."""
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from scrm_sync.adapters.memory import InMemoryProfileRepository
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.sync import ProfileSync, UnlinkableEvent
+
 from tests.sync_model import RULES_DOC, actual_profiles, event_sets, expected_profiles
 
 RULES = load_rules(RULES_DOC)
@@ -19,10 +20,8 @@ def run(events, workers=1):
     sync = ProfileSync(repo, lambda: RULES)
 
     def apply(event):
-        try:
+        with contextlib.suppress(UnlinkableEvent):
             sync.apply(event)
-        except UnlinkableEvent:
-            pass
 
     if workers == 1:
         for event in events:

@@ -22,10 +22,10 @@ def split_components(
 ) -> list[Component]:
     """Connected components of the profile's identifiers once `removed_key` is taken out.
 
-    `events` are (event key, identifier keys named by the event). Two identifiers stay together
-    when some chain of events names them; an event belongs to the component of its remaining
-    identifiers (events that named only the removed identifier belong to no component).
-    Components come out in a deterministic order: by their smallest event key, then keys.
+    `events` are (event key, identifier keys named by the event), oldest evidence first. Two
+    identifiers stay together when some chain of events names them; an event belongs to the
+    component of its remaining identifiers (events that named only the removed identifier belong
+    to no component). Components come out ordered by their oldest event, then by their keys.
     """
     keys = sorted(set(identifier_keys) - {removed_key})
     parent = {k: k for k in keys}
@@ -52,8 +52,9 @@ def split_components(
         for root in roots:  # at most one root: the event's identifiers are connected through it
             event_lists[root].append(event_key)
 
-    components = [
-        Component(tuple(sorted(members[root])), tuple(sorted(event_lists[root]))) for root in members
-    ]
-    components.sort(key=lambda c: (c.event_keys[:1] or ("\uffff",), c.identifier_keys))
+    position = {event_key: i for i, (event_key, _) in enumerate(events)}
+    components = [Component(tuple(sorted(members[root])), tuple(event_lists[root])) for root in members]
+    components.sort(
+        key=lambda c: (position[c.event_keys[0]] if c.event_keys else len(position), c.identifier_keys)
+    )
     return components

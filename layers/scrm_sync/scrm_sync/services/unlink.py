@@ -69,7 +69,7 @@ class IdentityUnlink:
         if keys == {target}:
             raise CannotUnlink("it is the profile's only identifier")
 
-        records = self._repo.event_records(members)
+        records = sorted(self._repo.event_records(members), key=lambda r: (r.occurred_at, r.key))
         by_key = {r.key: r for r in records}
         evidence = [(r.key, [k for k in r.identifier_keys if k in keys]) for r in records]
         components = split_components(keys, evidence, target)

@@ -1,0 +1,220 @@
+"""Wire the local stack together: moto, resources, config files, handlers, HTTP gateway,
+pollers and schedules; /healthz; a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from dataclasses import replace
+from types import FrameType
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+from moto.server import ThreadedMotoServer
+
+from .aws import Clients
+from .config_files import ConfigFiles
+from .gateway import GatewayServer, RouteTable
+from .intrinsics import LiveLookup
+from .lambda_runtime import LambdaRuntime
+from .naming import ResourceName
+from .pollers import Poller
+from .resources import create_resources
+from .schedules import ScheduleRunner
+from .settings import HOST, Settings
+from .sqs_poller import SqsPoller
+from .stream_poller import StreamPoller
+from .template import Template
+
+log = logging.getLogger(__name__)
+
+POLLER_START_TIMEOUT = 15.0
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def live_lookup(clients: Clients) -> LiveLookup:
+    """Attributes only the running stack knows (a table's StreamArn has a creation timestamp)."""
+
+    def lookup(res: ResourceName, attr: str) -> Any:
+        if attr == "StreamArn" and res.type in ("AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"):
+            try:
+                return clients("dynamodb").describe_table(TableName=res.name)["Table"].get("LatestStreamArn")
+            except ClientError:
+                return None
+        return None
+
+    return lookup
+
+
+def check_port_free(port: int, what: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError as exc:
+            raise StackError(
+                f"{what} port {port} on {HOST} is in use ({exc.strerror}); is a stack already running?"
+            ) from exc
+
+
+class LocalStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ready = False
+        self.moto: ThreadedMotoServer | None = None
+        self.gateway: GatewayServer | None = None
+        self.clients: Clients | None = None
+        self.template: Template | None = None
+        self.runtime: LambdaRuntime | None = None
+        self.config: ConfigFiles | None = None
+        self.pollers: list[Poller] = []
+        self.schedules: ScheduleRunner | None = None
+        self._stopped = threading.Event()
+
+    # --- start ------------------------------------------------------------------------------------
+    def start(self) -> LocalStack:
+        self.start_servers()
+        self.provision()
+        return self
+
+    def start_servers(self) -> None:
+        """moto and the HTTP gateway (which answers 503 until provision() is done)."""
+        check_port_free(self.settings.moto_port, "MOTO_PORT")
+        check_port_free(self.settings.http_port, "PORT")
+        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.settings.moto_port, verbose=False)
+        self.moto.start()
+        moto_port = self.moto.get_host_and_port()[1]
+        self.gateway = GatewayServer((HOST, self.settings.http_port), None, self.invoke, self.health)
+        self.settings = replace(self.settings, moto_port=moto_port, http_port=self.gateway.port)
+        self.gateway.start()
+        self.clients = Clients(self.settings.endpoint_url)
+        self.template = Template.load(self.settings, live=live_lookup(self.clients))
+
+    def provision(self) -> None:
+        """Resources, config files, handler environment, routes, pollers, schedules; then ready."""
+        assert self.template is not None and self.clients is not None and self.gateway is not None
+        template, clients = self.template, self.clients
+        create_resources(template, clients)
+        self.config = ConfigFiles(
+            template,
+            clients,
+            self.settings.file_env,
+            self.settings.project_root,
+            self.settings.watch_interval,
+        )
+        self.config.load_all()
+        self.config.start()
+        self.runtime = LambdaRuntime(template, self.settings.endpoint_url)
+        self.runtime.activate()
+        self.gateway.table = RouteTable(template.routes)
+        for fn in template.functions.values():
+            for sqs in fn.sqs_sources:
+                if sqs.enabled:
+                    self.pollers.append(SqsPoller(sqs, self.invoke, clients, fn.timeout))
+            for stream in fn.stream_sources:
+                if stream.enabled:
+                    self.pollers.append(StreamPoller(stream, self.invoke, clients, fn.arn))
+        for poller in self.pollers:
+            poller.start()
+        for poller in self.pollers:
+            if not poller.ready.wait(POLLER_START_TIMEOUT):
+                raise StackError(f"poller {poller.name} did not start (see the log above)")
+        self.schedules = ScheduleRunner(
+            template.schedules if self.settings.run_schedules else [], self.invoke
+        )
+        self.schedules.start()
+        self.ready = True
+
+    # --- running ----------------------------------------------------------------------------------
+    def invoke(self, function_id: str, event: Any) -> Any:
+        if self.runtime is None:
+            raise StackError("the stack is not provisioned yet")
+        return self.runtime.invoke(function_id, event)
+
+    def backlog(self) -> int:
+        return sum(p.backlog() for p in self.pollers)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        if not self.ready:
+            return 503, {"status": "starting"}
+        try:
+            return 200, {"status": "ok", "backlog": self.backlog()}
+        except Exception as exc:
+            log.exception("healthz: could not compute the backlog")
+            return 503, {"status": "error", "error": str(exc)}
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.settings.http_port}"
+
+    def describe(self) -> str:
+        """The ready message: URLs of the API, each route, healthz and moto."""
+        assert self.template is not None
+        lines = [f'scrm local stack "{self.settings.stack_name}" is ready ({self.settings.template_path})']
+        lines.append(f"  API     {self.api_url}")
+        for route in self.template.routes:
+            lines.append(f"          {route.method:<6} {self.api_url}{route.path}  -> {route.function_id}")
+        lines.append(f"  health  {self.api_url}/healthz")
+        lines.append(
+            f"  moto    {self.settings.endpoint_url}  (AWS_ENDPOINT_URL for boto3 / aws --endpoint-url)"
+        )
+        for poller in self.pollers:
+            lines.append(f"  poller  {poller.name}")
+        for schedule in self.template.schedules:
+            mode = "on its rate" if self.settings.run_schedules else "on demand"
+            lines.append(
+                f"  schedule {schedule.function_id}.{schedule.event_name} {schedule.expression} ({mode})"
+            )
+        lines.append("Press Ctrl-C to stop.")
+        return "\n".join(lines)
+
+    # --- stop -------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.ready = False
+        if self.schedules is not None:
+            self.schedules.stop()
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=10)
+        if self.config is not None:
+            self.config.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.moto is not None:
+            self.moto.stop()
+            server = getattr(self.moto, "_server", None)
+            if server is not None:
+                server.server_close()
+        if self.runtime is not None:
+            self.runtime.deactivate()
+
+    def run_forever(self, out: TextIO) -> int:
+        """Start, print the ready message, serve until SIGINT/SIGTERM, stop; returns 0."""
+        stop_requested = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            stop_requested.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.start()
+            print(self.describe(), file=out, flush=True)
+            while not stop_requested.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0

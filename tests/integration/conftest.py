@@ -1,0 +1,60 @@
+"""A moto server with the application's resources created from the real template.yaml."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+from scrm_local.aws import Clients
+from scrm_local.resources import create_resources
+from scrm_local.settings import Settings
+from scrm_local.template import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class AppResources:
+    clients: Clients
+    names: dict[str, str]  # logical id -> physical name (tables, bucket) or URL (queues)
+
+    def table(self, logical_id: str) -> str:
+        return self.names[logical_id]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def build_resources(endpoint: str) -> AppResources:
+    """Every resource of template.yaml under a fresh stack name, so tests never share state."""
+    settings = Settings(
+        template_path=ROOT / "template.yaml", project_root=ROOT, stack_name=f"it{uuid.uuid4().hex[:8]}"
+    )
+    template = Template.load(settings)
+    clients = Clients(endpoint)
+    created = create_resources(template, clients)
+    names = {lid: template.resolver.resource(lid).name for lid in created}
+    return AppResources(clients, names)
+
+
+@pytest.fixture
+def app_resources(moto_endpoint: str) -> AppResources:
+    return build_resources(moto_endpoint)
+
+
+@pytest.fixture
+def dynamodb(app_resources: AppResources) -> Any:
+    return app_resources.clients("dynamodb")

@@ -1,0 +1,101 @@
+"""The SQS event source: batches, partial failures, redelivery, dead-letter queue."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from scrm_local.stack import LocalStack
+
+from tests.fixtures.local_stack.support import handler_module, wait_for
+
+
+def queue_url(stack: LocalStack, logical_id: str) -> str:
+    assert stack.clients is not None
+    return str(
+        stack.clients("sqs").get_queue_url(QueueName=f"{stack.settings.stack_name}-{logical_id}")["QueueUrl"]
+    )
+
+
+def dlq_bodies(stack: LocalStack) -> list[str]:
+    assert stack.clients is not None
+    sqs = stack.clients("sqs")
+    response = sqs.receive_message(
+        QueueUrl=queue_url(stack, "WorkDeadLetterQueue"), MaxNumberOfMessages=10, VisibilityTimeout=0
+    )
+    return [m["Body"] for m in response.get("Messages") or []]
+
+
+def delivered(stack: LocalStack, tag: str) -> list[list[dict[str, Any]]]:
+    calls = handler_module(stack, "SqsWorkerFunction").CALLS
+    return [[r for r in batch if tag in r["body"]] for batch in list(calls)]
+
+
+def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> None:
+    assert stack.clients is not None
+    sqs = stack.clients("sqs")
+    tag = uuid.uuid4().hex[:8]
+    bodies = [f"ok-{tag}-{i}" for i in range(5)] + [f"fail-{tag}-a", f"fail-{tag}-b"]
+    url = queue_url(stack, "WorkQueue")
+    for body in bodies:
+        sqs.send_message(
+            QueueUrl=url,
+            MessageBody=body,
+            MessageAttributes={"tag": {"DataType": "String", "StringValue": tag}},
+        )
+    failing = {b for b in bodies if b.startswith("fail")}
+    # maxReceiveCount is 2: each failing message is received twice, then moved to the DLQ.
+    found: list[str] = []
+
+    def all_dead_lettered() -> bool:
+        found.extend(b for b in dlq_bodies(stack) if tag in b)
+        return set(found) == failing
+
+    wait_for(all_dead_lettered, timeout=20)
+    batches = [b for b in delivered(stack, tag) if b]
+    assert all(len(batch) <= 3 for batch in handler_module(stack, "SqsWorkerFunction").CALLS)  # BatchSize
+    received = [r["body"] for batch in batches for r in batch]
+    for body in bodies:
+        expected = 2 if body in failing else 1  # successes were deleted, failures came back once
+        assert received.count(body) == expected, (body, received)
+    record = batches[0][0]
+    assert record["eventSource"] == "aws:sqs"
+    assert (
+        record["eventSourceARN"]
+        == f"arn:aws:sqs:us-east-1:123456789012:{stack.settings.stack_name}-WorkQueue"
+    )
+    assert record["awsRegion"] == "us-east-1"
+    assert set(record["attributes"]) >= {
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "SenderId",
+        "ApproximateFirstReceiveTimestamp",
+    }
+    assert record["messageAttributes"]["tag"]["stringValue"] == tag
+    assert record["md5OfBody"] and record["messageId"] and record["receiptHandle"]
+    retries = [r for batch in batches for r in batch if r["body"] in failing]
+    assert sorted(r["attributes"]["ApproximateReceiveCount"] for r in retries) == ["1", "1", "2", "2"]
+    wait_for(lambda: stack.backlog() == 0)
+
+
+def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
+    assert stack.clients is not None
+    sqs = stack.clients("sqs")
+    tag = uuid.uuid4().hex[:8]
+    url = queue_url(stack, "WorkQueue")
+    sqs.send_message(
+        QueueUrl=url, MessageBody="raise", MessageAttributes={"t": {"DataType": "String", "StringValue": tag}}
+    )
+    calls = handler_module(stack, "SqsWorkerFunction").CALLS
+
+    def raised_batches() -> list[list[dict[str, Any]]]:
+        return [
+            b
+            for b in list(calls)
+            if any(r["messageAttributes"].get("t", {}).get("stringValue") == tag for r in b)
+        ]
+
+    wait_for(lambda: len(raised_batches()) >= 2, timeout=20)
+    wait_for(lambda: "raise" in dlq_bodies(stack), timeout=20)
+    assert json.dumps(raised_batches()[0][0]["body"]) == '"raise"'

@@ -1,0 +1,126 @@
+"""The DynamoDB adapter behaves like the in-memory one: the same sync scenarios, run against moto
+with the tables declared in template.yaml (key schemas, GSIs, streams, TTL)."""
+
+from __future__ import annotations
+
+import pytest
+from scrm_sync.adapters.dynamodb import DynamoProfileRepository
+from scrm_sync.adapters.dynamodb_audit import DynamoAuditRepository
+from scrm_sync.adapters.memory import InMemoryProfileRepository
+from scrm_sync.domain.identifiers import normalize_identifier
+from scrm_sync.domain.rules import load_rules
+from scrm_sync.services.audit import AuditTrail
+from scrm_sync.services.profiles import ProfileQueries
+from scrm_sync.services.sync import ProfileSync
+from scrm_sync.services.unlink import IdentityUnlink
+
+from tests.factories import event, member, openid, order_event, phone
+
+RULES = load_rules(
+    {"identifier_blocklist": {"phone": ["021-5555-0100"]}, "max_identifiers_per_type": {"email": 2}}
+)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def repo(request):
+    if request.param == "memory":
+        return InMemoryProfileRepository()
+    resources = request.getfixturevalue("app_resources")
+    return DynamoProfileRepository(
+        resources.clients("dynamodb"),
+        resources.table("ProfilesTable"),
+        resources.table("IdentityTable"),
+        resources.table("TimelineTable"),
+    )
+
+
+@pytest.fixture
+def sync(repo):
+    return ProfileSync(repo, lambda: RULES)
+
+
+def find(repo, type_, value, scope=None):
+    return ProfileQueries(repo).find(RULES, type_, value, scope)
+
+
+def test_precedence_tiers(sync, repo):
+    sync.apply(event("mdm", at=0, attributes={"name": "MDM", "contract_no": "HT-1"}))
+    sync.apply(event("pos", at=10, attributes={"name": "POS", "address": "old", "contract_no": "HT-2"}))
+    sync.apply(event("erp", at=20, attributes={"address": "new", "level": 3.5}))  # same rank as pos, later
+    outcome = sync.apply(event("pos", at=5, attributes={"address": "older"}))
+    profile = find(repo, "phone", "13800138000")
+    assert profile["attributes"] == {"name": "MDM", "contract_no": "HT-1", "address": "new", "level": 3.5}
+    assert profile["sources"]["address"]["source"] == "erp"
+    assert [c.field for c in outcome.conflicts] == ["address"]
+
+
+def test_merge_redirect_and_identifier_limits(sync, repo):
+    a = sync.apply(event("wechat_mp", identifiers=[openid("o-1")], attributes={"nickname": "xm"}))
+    b = sync.apply(event("pos", identifiers=[phone("13800138000"), member("M1")], attributes={"name": "王"}))
+    merged = sync.apply(event("wecom", at=5, identifiers=[openid("o-1"), phone("13800138000")]))
+    survivor, loser = sorted([a.profile_id, b.profile_id])
+    assert merged.profile_id == survivor and merged.merged == [loser]
+    profile = find(repo, "member_no", "M1", "loyalty")
+    assert profile["profile_id"] == survivor
+    assert profile["attributes"] == {"name": "王", "nickname": "xm"}
+    assert ProfileQueries(repo).get(loser)["profile_id"] == survivor
+    for i, email in enumerate(["a@x.cn", "b@x.cn", "c@x.cn"]):
+        out = sync.apply(
+            event(at=10 + i, identifiers=[phone("13800138000"), {"type": "email", "value": email}])
+        )
+    assert [i.value for i in out.not_linked] == ["c@x.cn"]
+
+
+def test_blocklisted_phone_never_merges(sync, repo):
+    a = sync.apply(event(identifiers=[openid("o-1"), phone("021-5555-0100")]))
+    b = sync.apply(event(identifiers=[openid("o-2"), phone("021 5555 0100")]))
+    assert a.profile_id != b.profile_id and find(repo, "phone", "02155550100") is None
+
+
+def test_timeline_newest_first_and_replays_are_harmless(sync, repo):
+    sync.apply(order_event("o-1", at=0, event_id="ord-1"))
+    sync.apply(order_event("o-2", at=100, event_id="ord-2"))
+    out = sync.apply(
+        event("wecom", at=50, type="interaction", interaction={"kind": "message", "content": "hi"})
+    )
+    sync.apply(order_event("o-2", at=100, event_id="ord-2"))
+    entries = ProfileQueries(repo).timeline(out.profile_id, 10)["entries"]
+    assert [e["kind"] for e in entries] == ["order", "interaction", "order"]
+    assert entries[0]["data"]["total"] == "99.50"
+
+
+def test_unlink_splits_back(sync, repo):
+    a = sync.apply(
+        event("wechat_mp", at=0, identifiers=[openid("o-a"), phone("13900000000")], attributes={"name": "A"})
+    )
+    sync.apply(
+        event("wechat_mp", at=20, identifiers=[openid("o-b"), phone("13900000000")], attributes={"nick": "B"})
+    )
+    sync.apply(order_event("ord-b", at=30, identifiers=[openid("o-b")]))
+    outcome = IdentityUnlink(repo).unlink(
+        a.profile_id, normalize_identifier("phone", "13900000000"), "front-desk phone", "ops"
+    )
+    queries = ProfileQueries(repo)
+    (split_id,) = outcome.split_off
+    assert queries.get(a.profile_id)["attributes"] == {"name": "A"}
+    assert queries.get(split_id)["attributes"] == {"nick": "B"}
+    assert [e["data"]["order_id"] for e in queries.timeline(split_id, 5)["entries"]] == ["ord-b"]
+    assert find(repo, "phone", "13900000000")["profile_id"] == outcome.unlinked_profile_id
+
+
+def test_audit_chain_on_dynamodb_catches_tampering(app_resources):
+    db = app_resources.clients("dynamodb")
+    table = app_resources.table("AuditTable")
+    trail = AuditTrail(DynamoAuditRepository(db, table))
+    for i in range(3):
+        trail.record("p1", {"kind": "fields", "n": i}, f"{10 + i}/000")
+    assert trail.record("p1", {"kind": "fields", "n": 2}, "12/000") is None  # redelivery
+    assert trail.verify("p1").ok and trail.verify("p1").entries == 3
+    db.update_item(
+        TableName=table,
+        Key={"pk": {"S": "p1"}, "sk": {"S": "000000000002"}},
+        UpdateExpression="SET change = :c",
+        ExpressionAttributeValues={":c": {"S": '{"kind":"fields","n":99}'}},
+    )
+    report = trail.verify("p1")
+    assert (report.ok, report.first_broken_seq) == (False, 2)
