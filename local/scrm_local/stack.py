@@ -7,18 +7,19 @@ import logging
 import signal
 import socket
 import threading
+import time
 from dataclasses import replace
 from types import FrameType
 from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
-from moto.server import ThreadedMotoServer
 
 from .aws import Clients
 from .config_files import ConfigFiles
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
 from .lambda_runtime import LambdaRuntime
+from .moto_server import MotoProcess
 from .naming import ResourceName
 from .pollers import Poller
 from .resources import create_resources
@@ -68,7 +69,7 @@ class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.ready = False
-        self.moto: ThreadedMotoServer | None = None
+        self.moto: MotoProcess | None = None
         self.gateway: GatewayServer | None = None
         self.clients: Clients | None = None
         self.template: Template | None = None
@@ -88,7 +89,7 @@ class LocalStack:
         """moto and the HTTP gateway (which answers 503 until provision() is done)."""
         check_port_free(self.settings.moto_port, "MOTO_PORT")
         check_port_free(self.settings.http_port, "PORT")
-        self.moto = ThreadedMotoServer(ip_address=HOST, port=self.settings.moto_port, verbose=False)
+        self.moto = MotoProcess(HOST, self.settings.moto_port)
         self.moto.start()
         moto_port = self.moto.get_host_and_port()[1]
         self.gateway = GatewayServer((HOST, self.settings.http_port), None, self.invoke, self.health)
@@ -193,26 +194,24 @@ class LocalStack:
             self.gateway.stop()
         if self.moto is not None:
             self.moto.stop()
-            server = getattr(self.moto, "_server", None)
-            if server is not None:
-                server.server_close()
         if self.runtime is not None:
             self.runtime.deactivate()
 
     def run_forever(self, out: TextIO) -> int:
         """Start, print the ready message, serve until SIGINT/SIGTERM, stop; returns 0."""
-        stop_requested = threading.Event()
+        stop_requested: list[int] = []
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s, stopping", signal.Signals(signum).name)
-            stop_requested.set()
+            # no locks here (not even Event.set): the interrupted main thread may hold them
+            stop_requested.append(signum)
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
             print(self.describe(), file=out, flush=True)
-            while not stop_requested.wait(0.5):
-                pass
+            while not stop_requested:
+                time.sleep(0.2)
+            log.info("received %s, stopping", signal.Signals(stop_requested[0]).name)
         finally:
             self.stop()
             for sig, handler in previous.items():

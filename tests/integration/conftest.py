@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 from scrm_local.aws import Clients
+from scrm_local.moto_server import SerializedMotoServer
 from scrm_local.resources import create_resources
 from scrm_local.settings import Settings
 from scrm_local.template import Template
@@ -29,7 +29,7 @@ class AppResources:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:

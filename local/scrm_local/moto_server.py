@@ -1,0 +1,207 @@
+"""moto in server mode with DynamoDB requests one at a time, and transactions that stay fast as
+tables grow.
+
+moto's DynamoDB backend is not safe under concurrent mutation: TransactWriteItems deep-copies
+whole tables for rollback while other threads write, and fails with "dictionary changed size
+during iteration" (HTTP 500). Serializing DynamoDB (and DynamoDB Streams) requests keeps moto
+correct; the interleaving of our workers' requests, which is what concurrency tests exercise, is
+unchanged. Other services keep serving concurrently (SQS long polls would otherwise stall all)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import logging
+import select
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+
+class _DynamoDBOneAtATime:
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return self._app(environ, start_response)  # e.g. SQS long polls must not block the rest
+        with self._lock:
+            return list(self._app(environ, start_response))  # the body is produced inside the lock
+
+
+class SerializedMotoServer(ThreadedMotoServer):
+    def start(self) -> None:
+        install_fast_transactions()
+        super().start()
+
+    def _server_entry(self) -> None:
+        app = _DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    """moto's TransactWriteItems without deep-copying every touched table for rollback.
+
+    moto snapshots whole tables (items and their stream records) per transaction, which makes
+    each transaction slower as the local tables grow. Here every condition is evaluated first
+    (nothing is written when one fails, exactly like DynamoDB), then the writes are applied with
+    only the touched items snapshotted. Atomic because SerializedMotoServer runs one request at a
+    time."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen: set[tuple[str, str]] = set()
+    errors: list[tuple[Any, Any, Any]] = []
+    writes: list[tuple[str, dict[str, Any], str, dict[str, Any], Any]] = []
+    for item in transact_items:
+        if len(item) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(item.items()))
+        original_item = None
+        try:
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            if op_type == "Put":
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            unique = (str(table_name), str(dict(sorted(key.items()))))
+            if unique in seen:
+                raise MultipleTransactionsException()
+            seen.add(unique)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        original_item = current.to_json()["Attributes"]
+                    raise ConditionalCheckFailed(item=original_item)
+            errors.append((None, None, None))
+            if op_type != "ConditionCheck":
+                writes.append((op_type, op, table_name, key, copy.deepcopy(current)))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except ConditionalCheckFailed as exc:
+            errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
+        except Exception as exc:
+            errors.append((type(exc).__name__, str(exc), original_item))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    applied: list[tuple[str, dict[str, Any], Any]] = []
+    try:
+        for op_type, op, table_name, key, before in writes:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(table_name, op["Item"])
+            elif op_type == "Delete":
+                self.delete_item(table_name, key)
+            else:
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    condition_expression=None,
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            applied.append((table_name, key, before))
+    except Exception:
+        for table_name, key, before in reversed(applied):
+            if before is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, before.to_json()["Attributes"])
+        raise
+
+
+def install_fast_transactions() -> None:
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+
+
+class MotoProcess:
+    """moto in a child process: its own interpreter (and GIL), so the handlers running in the
+    stack's process and moto use both cores. The child dies with the stack, even on SIGKILL."""
+
+    def __init__(self, ip_address: str, port: int) -> None:
+        self._ip_address = ip_address
+        self._port = port
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            [sys.executable, "-m", "scrm_local.moto_server", self._ip_address, str(self._port)],
+            stdout=subprocess.PIPE,
+            preexec_fn=_die_with_parent,
+        )
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], timeout)
+        line = self._process.stdout.readline() if ready else b""
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError("moto did not start (see the messages above)")
+        self._port = int(line)
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return self._ip_address, self._port
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when the stack's process dies, however it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def serve(ip_address: str, port: int) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    install_fast_transactions()
+    app = _DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server(ip_address, port, app, True, request_handler=MotoRequestHandler)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(server.server_address[1], flush=True)  # tells the parent the port (port 0 = any free one)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    server.server_close()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))
