@@ -29,6 +29,7 @@ _BOTO_CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
     max_pool_connections=32,
+    parameter_validation=False,  # the models are validated by pydantic first; saves ~10% CPU per call
 )
 
 
