@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.httpsession import URLLib3Session
 
 from .workload import known_update, merge, new_customer
@@ -60,11 +60,13 @@ class _Raw:
 
 def _response(request: Any, status: int, payload: dict[str, Any]) -> AWSResponse:
     body = json.dumps(payload).encode()
-    headers = {
+    headers = HTTPHeaders()
+    for name, value in {
         "x-amzn-requestid": str(uuid.uuid4()),
         "x-amz-crc32": str(zlib.crc32(body)),  # botocore verifies DynamoDB response checksums
         "content-type": "application/x-amz-json-1.0",
-    }
+    }.items():
+        headers[name] = value
     return AWSResponse(request.url, status, headers, _Raw(body))
 
 
