@@ -47,11 +47,23 @@ def test_precedence_tiers(sync, repo):
     sync.apply(event("mdm", at=0, attributes={"name": "MDM", "contract_no": "HT-1"}))
     sync.apply(event("pos", at=10, attributes={"name": "POS", "address": "old", "contract_no": "HT-2"}))
     sync.apply(event("erp", at=20, attributes={"address": "new", "level": 3.5}))  # same rank as pos, later
-    outcome = sync.apply(event("pos", at=5, attributes={"address": "older"}))
+    late = event("pos", at=5, attributes={"address": "older"})
+    outcome, outcome_event_id = sync.apply(late), late.event_id
     profile = find(repo, "phone", "13800138000")
     assert profile["attributes"] == {"name": "MDM", "contract_no": "HT-1", "address": "new", "level": 3.5}
     assert profile["sources"]["address"]["source"] == "erp"
     assert [c.field for c in outcome.conflicts] == ["address"]
+    # each lost write is recorded with the event, for the conflict rate and a later recommender
+    (record,) = [r for r in repo.event_records([profile["profile_id"]]) if r.event_id == outcome_event_id]
+    assert record.conflicts == (
+        {
+            "field": "address",
+            "winner_source": "erp",
+            "winner_occurred_at": "2026-11-01T08:00:20+00:00",
+            "loser_source": "pos",
+            "loser_occurred_at": "2026-11-01T08:00:05+00:00",
+        },
+    )
 
 
 def test_merge_redirect_and_identifier_limits(sync, repo):

@@ -115,6 +115,8 @@ class EventRecord:
     occurred_at: str
     identifier_keys: tuple[str, ...]
     writes: tuple[FieldWrite, ...]
+    # writes this event lost to a stronger version: kept for the conflict rate and rule tuning
+    conflicts: tuple[Mapping[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -138,6 +140,7 @@ class EventRecord:
                 }
                 for w in self.writes
             ],
+            "conflicts": [dict(c) for c in self.conflicts],
         }
 
     @classmethod
@@ -152,6 +155,7 @@ class EventRecord:
                 FieldWrite(w["field"], w.get("value"), FieldVersion(w["k"], w["s"], w["t"], w["e"]))
                 for w in doc.get("writes", [])
             ),
+            conflicts=tuple(dict(c) for c in doc.get("conflicts", [])),
         )
 
 

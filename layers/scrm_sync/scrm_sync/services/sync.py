@@ -43,6 +43,15 @@ class Conflict:
     loser_source: str
     loser_occurred_at: str
 
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "field": self.field,
+            "winner_source": self.winner_source,
+            "winner_occurred_at": self.winner_occurred_at,
+            "loser_source": self.loser_source,
+            "loser_occurred_at": self.loser_occurred_at,
+        }
+
 
 @dataclass(slots=True)
 class SyncOutcome:
@@ -89,6 +98,7 @@ class ProfileSync:
                     occurred_at=event.occurred_at.astimezone(UTC).isoformat(),
                     identifier_keys=tuple(sorted(outcome.evidence)),
                     writes=tuple(writes),
+                    conflicts=tuple(c.as_dict() for c in outcome.conflicts),
                 )
                 timeline = self._timeline_entry(event)
                 self._repo.record_event(outcome.profile_id, record, timeline)
