@@ -163,3 +163,26 @@ def test_audit_verify_catches_a_tampered_record(local_stack):
     tampered = local_stack.scrm("audit", "verify", profile_id)
     assert tampered.returncode == 1
     assert json.loads(tampered.stdout)["first_broken_seq"] == 1
+
+
+def test_sample_events_run_through_scrm_invoke(local_stack):
+    """The events/ samples (shared with `sam local invoke -e`) drive the real handlers."""
+    synced = local_stack.scrm(
+        "invoke", "ProfileSyncFunction", "--event", str(EVENTS / "profile_sync/sqs_batch.json")
+    )
+    assert synced.returncode == 0, synced.stderr
+    assert json.loads(synced.stdout) == {"batchItemFailures": []}
+
+    found = local_stack.scrm(
+        "invoke", "ProfileApiFunction", "--event", str(EVENTS / "profile_api/find_by_phone.json")
+    )
+    response = json.loads(found.stdout)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["attributes"]["member_level"] == "gold"
+
+    partly = local_stack.scrm(
+        "invoke", "EventsApiFunction", "--event", str(EVENTS / "events_api/post_events_partly_invalid.json")
+    )
+    response = json.loads(partly.stdout)
+    assert response["statusCode"] == 207
+    assert [r["status"] for r in json.loads(response["body"])["results"]] == ["accepted", "rejected"]
