@@ -48,7 +48,7 @@ def bad_request(exc: BadRequest) -> Response:
 
 @app.exception_handler(UnauthorizedError)
 def unauthorized(exc: UnauthorizedError) -> Response:
-    return error_response(401, exc.msg)
+    return error_response(401, str(exc.msg))
 
 
 @app.exception_handler(QueueUnavailable)

@@ -87,19 +87,9 @@ def unlink_identifier(profile_id: str) -> Response:
     return json_response(200, outcome.to_dict())
 
 
-@app.exception_handler(NotLinked)
-def not_linked(exc: NotLinked) -> Response:
-    return error_response(409, str(exc))
-
-
-@app.exception_handler(CannotUnlink)
-def cannot_unlink(exc: CannotUnlink) -> Response:
+@app.exception_handler([NotLinked, CannotUnlink, ConcurrentChange])
+def unlink_conflict(exc: Exception) -> Response:
     return error_response(409, f"cannot unlink: {exc}")
-
-
-@app.exception_handler(ConcurrentChange)
-def concurrent_change(exc: ConcurrentChange) -> Response:
-    return error_response(409, str(exc))
 
 
 @app.exception_handler(InvalidIdentifier)
@@ -109,7 +99,7 @@ def invalid_identifier(exc: InvalidIdentifier) -> Response:
 
 @app.exception_handler(UnauthorizedError)
 def unauthorized(exc: UnauthorizedError) -> Response:
-    return error_response(401, exc.msg)
+    return error_response(401, str(exc.msg))
 
 
 @logger.inject_lambda_context

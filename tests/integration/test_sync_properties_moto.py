@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from scrm_sync.adapters.dynamodb import DynamoProfileRepository
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.profiles import ProfileQueries
 from scrm_sync.services.sync import ProfileSync, UnlinkableEvent
+
 from tests.integration.conftest import build_resources
 from tests.sync_model import RULES_DOC, actual_profiles, event_sets, expected_profiles
 

@@ -196,28 +196,23 @@ class ProfileSync:
     # -- timeline -------------------------------------------------------------------------------
     def _timeline_entry(self, event: CanonicalEvent) -> TimelineEntry | None:
         occurred = event.occurred_at.astimezone(UTC)
+        expires_at = None
         if event.type in ORDER_EVENT_TYPES and event.order is not None:
-            data = event.order.model_dump(mode="json")
-            data["type"] = event.type
-            return TimelineEntry(
-                sort_key=f"{occurred.isoformat()}#order#{event.source}#{event.event_id}",
-                kind="order",
-                occurred_at=occurred.isoformat(),
-                source=event.source,
-                event_id=event.event_id,
-                data=data,
-            )
-        if event.type == "interaction" and event.interaction is not None:
-            return TimelineEntry(
-                sort_key=f"{occurred.isoformat()}#interaction#{event.source}#{event.event_id}",
-                kind="interaction",
-                occurred_at=occurred.isoformat(),
-                source=event.source,
-                event_id=event.event_id,
-                data=event.interaction.model_dump(mode="json"),
-                expires_at=int((occurred + self._interaction_retention).timestamp()),
-            )
-        return None
+            kind, data = "order", {**event.order.model_dump(mode="json"), "type": event.type}
+        elif event.type == "interaction" and event.interaction is not None:
+            kind, data = "interaction", event.interaction.model_dump(mode="json")
+            expires_at = int((occurred + self._interaction_retention).timestamp())
+        else:
+            return None
+        return TimelineEntry(
+            sort_key=f"{occurred.isoformat()}#{kind}#{event.source}#{event.event_id}",
+            kind=kind,
+            occurred_at=occurred.isoformat(),
+            source=event.source,
+            event_id=event.event_id,
+            data=data,
+            expires_at=expires_at,
+        )
 
 
 def _within_limits(links: list[IdentityLink], rules: Rules) -> tuple[list[IdentityLink], list[Identifier]]:
