@@ -8,6 +8,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .identifiers import InvalidIdentifier, normalize_identifier
+from .mapping import FieldRule
+
+# Field mappings that ship with the project; the rules file's `mappings` replace them per
+# (channel, event kind).
+DEFAULT_MAPPINGS: dict[str, dict[str, list[dict[str, str]]]] = {
+    "douyin": {
+        "new_video_digg": [
+            {"source": "content.digg_count", "target": "interaction_index", "transform": "int"},
+            {"source": "content.digg_count", "target": "metrics.likes", "transform": "int"},
+        ],
+    },
+}
 
 DEFAULT_SOURCE_RANK: dict[str, int] = {
     "mdm": 100,  # the master-data system is the highest authority
@@ -31,6 +43,7 @@ class Rules(BaseModel):
     identifier_blocklist: dict[str, frozenset[str]] = Field(default_factory=dict)
     max_identifiers_per_type: dict[str, int] = Field(default_factory=lambda: {"default": 5})
     default_phone_region: str = "CN"
+    mappings: dict[str, dict[str, tuple[FieldRule, ...]]] = Field(default_factory=dict)
 
     @field_validator("source_rank")
     @classmethod
@@ -50,6 +63,13 @@ class Rules(BaseModel):
         return self.max_identifiers_per_type.get(
             identifier_type, self.max_identifiers_per_type.get("default", 5)
         )
+
+    def mapping_for(self, channel: str, kind: str) -> tuple[FieldRule, ...]:
+        """The field rules for one channel's event kind: the rules file's, else the defaults."""
+        configured = self.mappings.get(channel, {})
+        if kind in configured:
+            return configured[kind]
+        return tuple(FieldRule.model_validate(r) for r in DEFAULT_MAPPINGS.get(channel, {}).get(kind, []))
 
     def is_blocklisted(self, identifier_type: str, value: str) -> bool:
         return value in self._normalized_blocklist().get(identifier_type, frozenset())
