@@ -13,7 +13,7 @@ ALARM = {
     "AWSAccountId": "123456789012",
     "NewStateValue": "ALARM",
     "OldStateValue": "OK",
-    "NewStateReason": "Threshold Crossed: 1 datapoint [99.2 (25/11/26 02:00:00)] was less than the threshold.",
+    "NewStateReason": "Threshold Crossed: 1 datapoint [99.2 (25/11/26 02:00:00)] was below the threshold.",
     "StateChangeTime": "2026-11-25T02:00:30.123+0000",
     "Region": "China (Beijing)",
     "AlarmArn": "arn:aws-cn:cloudwatch:cn-north-1:123456789012:alarm:scrm-prod-SyncSuccessRate",
