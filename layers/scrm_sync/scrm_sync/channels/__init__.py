@@ -7,6 +7,11 @@ whose credentials are missing from the channels secret is disabled (404), regist
 from __future__ import annotations
 
 from .base import ChannelAdapter
+from .doudian import DoudianAdapter
+from .douyin import DouyinAdapter
+from .wechat_mp import WeChatMpAdapter
+from .wecom import WeComAdapter
+from .youzan import YouzanAdapter
 
 ADAPTERS: dict[str, ChannelAdapter] = {}
 
@@ -14,3 +19,7 @@ ADAPTERS: dict[str, ChannelAdapter] = {}
 def register(adapter: ChannelAdapter) -> ChannelAdapter:
     ADAPTERS[adapter.name] = adapter
     return adapter
+
+
+for _adapter in (WeComAdapter(), WeChatMpAdapter(), DouyinAdapter(), DoudianAdapter(), YouzanAdapter()):
+    register(_adapter)
