@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -76,51 +77,54 @@ class RunningStack:
         )
 
 
-@pytest.fixture(scope="session")
-def local_stack() -> Iterator[RunningStack]:
+@contextlib.contextmanager
+def start_local_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """`scrm local run` in a subprocess on free ports; stopped with SIGTERM, which must exit 0."""
     env = dict(os.environ)
+    for key in ("SCRM_CHANNELS_FILE", "SCRM_RULES_FILE", "SCRM_TEMPLATE", "AWS_PROFILE"):
+        env.pop(key, None)  # the embedded defaults, as `make run` uses them, unless overridden
     env.update(
         {
             "PORT": str(free_port()),
             "MOTO_PORT": str(free_port()),
             "SCRM_STACK_NAME": f"e2e{uuid.uuid4().hex[:6]}",
             "SCRM_LOG_LEVEL": os.environ.get("E2E_STACK_LOG_LEVEL", "WARNING"),
+            **(extra_env or {}),
         }
     )
-    for key in ("SCRM_CHANNELS_FILE", "SCRM_RULES_FILE", "SCRM_TEMPLATE", "AWS_PROFILE"):
-        env.pop(key, None)  # the embedded defaults, as `make run` uses them
     log_path = Path(os.environ.get("E2E_STACK_LOG", os.devnull))
-    log_file = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scrm_local", "local", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=log_file,
-        stderr=log_file,
-    )
-    stack = RunningStack(f"http://127.0.0.1:{env['PORT']}", env, process)
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(
-                f"scrm local run exited: {process.stderr.read().decode() if process.stderr else ''}"
-            )
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scrm_local", "local", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=log_file,
+        )
+        stack = RunningStack(f"http://127.0.0.1:{env['PORT']}", env, process)
         try:
-            if stack.call("GET", "/healthz", api_key=None)[0] == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("local stack not ready within 90 s")
-        time.sleep(0.2)
-    try:
-        yield stack
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
+                    raise AssertionError(
+                        f"scrm local run exited with {process.returncode} (set E2E_STACK_LOG)"
+                    )
+                with contextlib.suppress(OSError):
+                    if stack.call("GET", "/healthz", api_key=None)[0] == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise AssertionError("local stack not ready within 90 s")
+                time.sleep(0.2)
+            yield stack
+            process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 0, "scrm local run did not stop cleanly"
         finally:
             if process.poll() is None:
                 process.kill()
-            log_file.close()
+                process.wait()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[RunningStack]:
+    with start_local_stack() as stack:
+        yield stack
