@@ -186,3 +186,19 @@ def test_sample_events_run_through_scrm_invoke(local_stack):
     response = json.loads(partly.stdout)
     assert response["statusCode"] == 207
     assert [r["status"] for r in json.loads(response["body"])["results"]] == ["accepted", "rejected"]
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected_body"),
+    [
+        ("youzan_trade_paid.json", {"code": 0, "msg": "success"}),
+        ("doudian_verification_ping.json", {"code": 0, "msg": "success"}),
+        ("douyin_new_follow.json", {}),
+    ],
+)
+def test_signed_webhook_samples_verify_with_the_dev_credentials(local_stack, sample, expected_body):
+    """events/webhook/* are signed with config/channels.dev.json, for `scrm invoke` and sam local."""
+    result = local_stack.scrm("invoke", "WebhookFunction", "--event", str(EVENTS / "webhook" / sample))
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"]) == expected_body
