@@ -71,7 +71,7 @@ def container() -> Container:
         sync=sync,
         ingest=EventIngest(queue, landing, rules),
         queries=ProfileQueries(repository),
-        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue),
+        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules),
         unlink=IdentityUnlink(repository),
         audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),
     )

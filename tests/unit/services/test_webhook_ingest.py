@@ -121,3 +121,41 @@ def test_queue_outage_surfaces_for_a_platform_retry(landing):
     with pytest.raises(QueueUnavailable):
         ingest.handle(request(json.dumps([EVENT]).encode()))
     assert landing.keys("raw/webhooks/")
+
+
+def test_rules_file_mappings_apply_to_the_next_push_without_a_restart():
+    from scrm_sync.channels.douyin import DouyinAdapter
+    from scrm_sync.domain.rules import load_rules
+
+    secret = "dev-douyin-secret"
+    credentials = load_credentials({"douyin": {"client_key": "awdev", "client_secret": secret}})
+    body = json.dumps(
+        {
+            "event": "new_video_digg",
+            "from_user_id": "ou-1",
+            "client_key": "awdev",
+            "content": json.dumps({"digg_count": 42, "item_id": "v1"}),
+            "log_id": "l-1",
+        }
+    ).encode()
+    headers = {"x-douyin-signature": hashlib.sha1(secret.encode() + body).hexdigest()}  # noqa: S324
+    push = WebhookRequest("douyin", "POST", headers, {}, body, datetime(2026, 11, 24, tzinfo=UTC), "r")
+    current = {"rules": load_rules({})}
+    queue = InMemoryQueue()
+    ingest = WebhookIngest(
+        {"douyin": DouyinAdapter()}, lambda: credentials, InMemoryLanding(), queue, lambda: current["rules"]
+    )
+
+    ingest.handle(push)
+    event = CanonicalEvent.model_validate_json(queue.messages[-1])
+    assert event.attributes == {"interaction_index": 42}  # the shipped default: likes -> interaction_index
+
+    current["rules"] = load_rules(
+        {
+            "mappings": {
+                "douyin": {"new_video_digg": [{"source": "content.item_id", "target": "last_liked_video"}]}
+            }
+        }
+    )
+    ingest.handle(push)
+    assert CanonicalEvent.model_validate_json(queue.messages[-1]).attributes == {"last_liked_video": "v1"}

@@ -34,6 +34,8 @@ class ParsedPush:
     # the platform's own delivery id(s): platforms retry, these make the retries harmless
     delivery_ids: list[str] = field(default_factory=list)
     unmapped: dict[str, Any] = field(default_factory=dict)
+    # per event (same index): (event kind, platform payload) for the rules file's field mappings
+    sources: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 class SignatureInvalid(Exception):

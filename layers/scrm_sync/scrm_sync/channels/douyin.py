@@ -175,6 +175,7 @@ class DouyinAdapter:
                     interaction=interaction,  # type: ignore[arg-type]
                 )
             )
+            push.sources.append((event, {**payload, "content": content}))
         except ValidationError as exc:
             push.unmapped["reason"] = f"invalid event: {exc.error_count()} error(s)"
         return push

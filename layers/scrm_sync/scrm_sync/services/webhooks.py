@@ -9,16 +9,24 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
+from pydantic import ValidationError
+
 from ..channels.base import (
     ChannelAdapter,
     MalformedPush,
+    ParsedPush,
     SignatureInvalid,
     WebhookReply,
     WebhookRequest,
 )
 from ..domain.credentials import ChannelCredentials
+from ..domain.events import CanonicalEvent
+from ..domain.mapping import apply_rules
+from ..domain.rules import Rules, load_rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue, RawLanding
+
+DEFAULT_RULES = load_rules({})
 
 # Headers that may carry secrets or tokens are never written to the landing bucket.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
@@ -51,11 +59,13 @@ class WebhookIngest:
         credentials: Callable[[], ChannelCredentials],
         landing: RawLanding,
         queue: EventQueue,
+        rules: Callable[[], Rules] = lambda: DEFAULT_RULES,
     ) -> None:
         self._adapters = adapters
         self._credentials = credentials
         self._landing = landing
         self._queue = queue
+        self._rules = rules
 
     def handle(self, request: WebhookRequest) -> WebhookReply:
         adapter = self._adapters.get(request.channel)
@@ -81,11 +91,34 @@ class WebhookIngest:
         except (MalformedPush, ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
             self._keep("quarantine", request, f"malformed: {exc}")
             return WebhookReply(400, f"malformed request: {exc}")
-        if push.events:
-            messages = [(str(i), event.to_message()) for i, event in enumerate(push.events)]
+        events = self._mapped(request.channel, push)
+        if events:
+            messages = [(str(i), event.to_message()) for i, event in enumerate(events)]
             if self._queue.send(messages):
                 raise QueueUnavailable("webhook events could not be enqueued")
         return adapter.ack(request, push)
+
+    def _mapped(self, channel: str, push: ParsedPush) -> list[CanonicalEvent]:
+        """Apply the rules file's field mappings for each event's kind (changes need no deploy).
+        A mapping that produces invalid values is skipped; the event still goes through."""
+        rules = self._rules()
+        events = []
+        for index, event in enumerate(push.events):
+            if index < len(push.sources):
+                kind, payload = push.sources[index]
+                mapped = apply_rules(rules.mapping_for(channel, kind), payload)
+                if mapped.attributes or mapped.metrics:
+                    document = event.model_dump(mode="json")
+                    document["attributes"] = {**document["attributes"], **mapped.attributes}
+                    if document.get("interaction") is not None:
+                        metrics = {**document["interaction"]["metrics"], **mapped.metrics}
+                        document["interaction"]["metrics"] = metrics
+                    try:
+                        event = CanonicalEvent.model_validate(document)
+                    except ValidationError:
+                        push.unmapped.setdefault("mapping_errors", []).append(kind)
+            events.append(event)
+        return events
 
     def _keep(self, prefix: str, request: WebhookRequest, note: str | None = None) -> None:
         self._landing.put(
