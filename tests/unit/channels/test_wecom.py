@@ -1,5 +1,6 @@
 """WeCom adapter: official vectors end to end, 客户联系 events, hostile requests, the webhook flow."""
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -259,13 +260,15 @@ def test_tampered_ciphertext_is_rejected_without_a_stray_exception():
         # unsigned tampering: the signature catches it
         with pytest.raises(SignatureInvalid):
             ADAPTER.verify(request("POST", push.query, envelope(tampered)), DEV_WECOM)
-        # a correctly signed but corrupted ciphertext (as from a buggy sender): never another exception
+        # a correctly signed but corrupted ciphertext (as from a buggy sender): CBC garbles one
+        # block, which may still decode (inside a text field) or not; never any other exception
         query = dict(
             push.query, msg_signature=DEV_CRYPTO.signature(push.query["timestamp"], "1372623149", tampered)
         )
-        with pytest.raises((SignatureInvalid, MalformedPush)):
-            ADAPTER.verify(request("POST", query, envelope(tampered)), DEV_WECOM)
-            ADAPTER.parse(request("POST", query, envelope(tampered)), DEV_WECOM)
+        corrupted = request("POST", query, envelope(tampered))
+        with contextlib.suppress(SignatureInvalid, MalformedPush):
+            ADAPTER.verify(corrupted, DEV_WECOM)
+            ADAPTER.parse(corrupted, DEV_WECOM)
 
 
 @pytest.mark.parametrize("skew", [timedelta(seconds=-301), timedelta(seconds=301), timedelta(days=-3)])
