@@ -6,7 +6,10 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
 from scrm_sync.channels.base import ChannelAdapter, MalformedPush, SignatureInvalid, WebhookRequest
+from scrm_sync.domain.credentials import load_credentials
+from scrm_sync.services.webhooks import WebhookIngest
 
 
 def call_every_entry_point(
@@ -22,3 +25,12 @@ def call_every_entry_point(
     ):
         with contextlib.suppress(SignatureInvalid, MalformedPush):
             call()
+
+
+def webhook_ingest_for(
+    adapter: ChannelAdapter, credentials: Mapping[str, Any]
+) -> tuple[WebhookIngest, InMemoryLanding, InMemoryQueue]:
+    """The real webhook flow for one channel, with in-memory landing and queue."""
+    landing, queue = InMemoryLanding(), InMemoryQueue()
+    loaded = load_credentials({adapter.name: dict(credentials)})
+    return WebhookIngest({adapter.name: adapter}, lambda: loaded, landing, queue), landing, queue

@@ -9,13 +9,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
 from scrm_sync.channels.base import MalformedPush, SignatureInvalid, WebhookRequest
 from scrm_sync.channels.doudian import DoudianAdapter
-from scrm_sync.domain.credentials import load_credentials
-from scrm_sync.services.webhooks import WebhookIngest
 
-from tests.unit.channels.support import call_every_entry_point
+from tests.unit.channels.support import call_every_entry_point, webhook_ingest_for
 
 CREDS = {"app_key": "7000000000000000001", "app_secret": "dev-doudian-secret"}
 RECEIVED = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -164,9 +161,7 @@ def test_garbage_from_an_authentic_sender_is_malformed(body):
 
 
 def test_through_webhook_ingest():
-    landing, queue = InMemoryLanding(), InMemoryQueue()
-    credentials = load_credentials({"doudian": CREDS})
-    ingest = WebhookIngest({"doudian": ADAPTER}, lambda: credentials, landing, queue)
+    ingest, landing, queue = webhook_ingest_for(ADAPTER, CREDS)
     body = created(buyer_phone="13800138000")
     reply = ingest.handle(req(body))
     assert (reply.status, reply.body) == (200, SUCCESS)

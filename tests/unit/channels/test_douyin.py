@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
 from scrm_sync.channels.base import MalformedPush, SignatureInvalid, WebhookRequest
 from scrm_sync.channels.douyin import DouyinAdapter
-from scrm_sync.domain.credentials import load_credentials
-from scrm_sync.services.webhooks import WebhookIngest
 
-from tests.unit.channels.support import call_every_entry_point
+from tests.unit.channels.support import call_every_entry_point, webhook_ingest_for
 
 CREDS = {"client_key": "awdevclientkey", "client_secret": "dev-douyin-secret"}
 RECEIVED = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -134,9 +131,7 @@ def test_garbage_from_an_authentic_sender_is_malformed(body):
 
 
 def test_through_webhook_ingest():
-    landing, queue = InMemoryLanding(), InMemoryQueue()
-    credentials = load_credentials({"douyin": CREDS})
-    ingest = WebhookIngest({"douyin": ADAPTER}, lambda: credentials, landing, queue)
+    ingest, landing, queue = webhook_ingest_for(ADAPTER, CREDS)
     body = envelope("im_receive_msg", {"text": "hi", "create_time": 1764000000})
     reply = ingest.handle(req(body, {"msg-id": "m-1"}))
     assert (reply.status, reply.body) == (200, "{}")
