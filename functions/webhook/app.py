@@ -44,5 +44,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric("WebhooksReceived", MetricUnit.Count, 1)
     if reply.status >= 400:
         metrics.add_metric("WebhooksRejected", MetricUnit.Count, 1)
+    if reply.drift_kinds:
+        metrics.add_metric("SchemaDrift", MetricUnit.Count, len(reply.drift_kinds))
+        logger.warning("schema drift", extra={"channel": channel, "kinds": list(reply.drift_kinds)})
     logger.info("webhook answered", extra={"channel": channel, "status": reply.status})
     return {"statusCode": reply.status, "headers": {"content-type": reply.content_type}, "body": reply.body}

@@ -14,11 +14,13 @@ from botocore.config import Config
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
+from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.messaging import S3RawLanding, SqsEventQueue
 from .channels import ADAPTERS
 from .services.audit import AuditTrail
 from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
+from .services.schema_watch import SchemaWatch
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
@@ -63,6 +65,11 @@ def container() -> Container:
     sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
     queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
     landing = S3RawLanding(client("s3"), settings.landing_bucket)
+    schema_watch = (
+        SchemaWatch(DynamoSchemaRegistry(dynamodb, settings.schema_table), rules)
+        if settings.schema_table
+        else None
+    )
     return Container(
         settings=settings,
         rules=rules,
@@ -71,7 +78,7 @@ def container() -> Container:
         sync=sync,
         ingest=EventIngest(queue, landing, rules),
         queries=ProfileQueries(repository),
-        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules),
+        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules, schema_watch),
         unlink=IdentityUnlink(repository),
         audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),
     )

@@ -22,6 +22,11 @@ class Settings(BaseModel):
     rules_parameter_name: str = Field(alias="RULES_PARAMETER_NAME")
     rules_cache_seconds: int = Field(60, alias="RULES_CACHE_SECONDS", ge=0)
     interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
+    # optional features: empty = off (a function only gets the variables of what it uses)
+    schema_table: str = Field("", alias="SCHEMA_TABLE")
+    checkpoints_table: str = Field("", alias="CHECKPOINTS_TABLE")
+    cdc_stream_name: str = Field("", alias="CDC_STREAM_NAME")
+    mysql_source_secret_arn: str = Field("", alias="MYSQL_SOURCE_SECRET_ARN")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -24,6 +24,7 @@ from ..services.ports import (
     SplitPlan,
     TimelineEntry,
 )
+from ..services.schema_watch import DriftRecord
 
 
 class _ProfileRecord:
@@ -333,3 +334,28 @@ class InMemoryAuditRepository:
     def entries(self, profile_id: str) -> list[AuditEntry]:
         with self._lock:
             return list(self.chains.get(profile_id, []))
+
+
+class InMemorySchemaRegistry:
+    """SchemaRegistry with the DynamoDB adapter's semantics (fields merged, one record per drift)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.schemas: dict[tuple[str, str], dict[str, str]] = {}
+        self.drifts: dict[str, DriftRecord] = {}
+
+    def known_schema(self, source: str, kind: str) -> dict[str, str] | None:
+        with self._lock:
+            known = self.schemas.get((source, kind))
+            return dict(known) if known is not None else None
+
+    def remember(self, source: str, kind: str, fields: Mapping[str, str], drift: DriftRecord | None) -> None:
+        with self._lock:
+            self.schemas.setdefault((source, kind), {}).update(fields)
+            if drift is not None:
+                self.drifts.setdefault(drift.signature, drift)
+
+    def drift_records(self, source: str | None = None) -> list[DriftRecord]:
+        with self._lock:
+            found = [d for d in self.drifts.values() if source in (None, d.source)]
+        return sorted(found, key=lambda r: r.detected_at)

@@ -26,6 +26,7 @@ class WebhookReply:
     status: int
     body: str = ""
     content_type: str = "text/plain; charset=utf-8"
+    drift_kinds: tuple[str, ...] = ()  # event kinds whose payload drifted from the known schema
 
 
 @dataclass(slots=True)
@@ -36,6 +37,20 @@ class ParsedPush:
     unmapped: dict[str, Any] = field(default_factory=dict)
     # per event (same index): (event kind, platform payload) for the rules file's field mappings
     sources: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # every platform message of the push, including those that made no event: schema drift
+    # detection compares them with what the source sent before
+    observed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, event: CanonicalEvent, kind: str, payload: dict[str, Any]) -> None:
+        self.events.append(event)
+        self.sources.append((kind, payload))
+
+    def describe(self, kind: str, payload: Mapping[str, Any]) -> ParsedPush:
+        """A single-message push: its payload is observed and is the mapping source of each event."""
+        document = dict(payload)
+        self.observed.append((kind, document))
+        self.sources = [(kind, document) for _ in self.events]
+        return self
 
 
 class SignatureInvalid(Exception):

@@ -164,6 +164,7 @@ class DoudianAdapter:
         if tag == HANDSHAKE_TAG:
             kept["reason"] = "verification ping"
             return
+        push.observed.append((tag, {"tag": tag, "data": data}))
         status = STATUS_BY_TAG.get(tag)
         if status is None:
             kept["reason"] = "tag not mapped"
@@ -200,7 +201,7 @@ class DoudianAdapter:
         except ValidationError as exc:
             kept["reason"] = f"invalid event: {exc.error_count()} error(s)"
             return
-        push.events.append(event)
+        push.add(event, tag, {"tag": tag, "data": data})
         push.unmapped["messages"].pop()  # `kept` is the last entry: mapped after all
 
     # ---- ack -------------------------------------------------------------------------------------

@@ -135,6 +135,8 @@ class DouyinAdapter:
         content = _content(payload.get("content"))
         delivery_id = _delivery_id(request, payload)
         push = ParsedPush(delivery_ids=[delivery_id], unmapped={"event": event, "content": content})
+        source = {**payload, "content": content}
+        push.observed.append((event, source))
         if event not in MAPPED_EVENTS:
             push.unmapped["reason"] = "event not mapped"
             return push
@@ -165,7 +167,7 @@ class DouyinAdapter:
                 interaction["metrics"] = {"likes": likes}
 
         try:
-            push.events.append(
+            push.add(
                 CanonicalEvent(
                     event_id=delivery_id,
                     source=self.name,
@@ -173,9 +175,10 @@ class DouyinAdapter:
                     occurred_at=_occurred_at(content, request.received_at),
                     identifiers=[identifier],  # type: ignore[list-item]
                     interaction=interaction,  # type: ignore[arg-type]
-                )
+                ),
+                event,
+                source,
             )
-            push.sources.append((event, {**payload, "content": content}))
         except ValidationError as exc:
             push.unmapped["reason"] = f"invalid event: {exc.error_count()} error(s)"
         return push

@@ -82,7 +82,8 @@ class WeChatMpAdapter:
 
     def parse(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> ParsedPush:
         message = self._message(request, credentials, parse_plain=True)
-        return map_message(message, credential(credentials, "app_id"))
+        push = map_message(message, credential(credentials, "app_id"))
+        return push.describe(message_kind(message), message)
 
     def ack(self, request: WebhookRequest, push: ParsedPush) -> WebhookReply:
         return WebhookReply(200, "success")
@@ -123,6 +124,15 @@ def _metrics(message: Mapping[str, str], fields: Mapping[str, str]) -> dict[str,
         if math.isfinite(value):
             metrics[name] = value
     return metrics
+
+
+def message_kind(message: Mapping[str, str]) -> str:
+    """The kind the rules file's mappings are keyed by: the lower-cased Event for events
+    (``subscribe``, ``scan``, ``templatesendjobfinish``), else the MsgType (``text``, ``image``)."""
+    msg_type = message.get("MsgType", "").strip().lower()
+    if msg_type == "event":
+        return message.get("Event", "").strip().lower() or "event"
+    return msg_type or "unknown"
 
 
 def map_message(message: Mapping[str, str], app_id: str) -> ParsedPush:

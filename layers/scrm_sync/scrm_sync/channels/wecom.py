@@ -93,7 +93,8 @@ class WeComAdapter:
 
     def parse(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> ParsedPush:
         message = xml_fields(self._decrypt(request, credentials))
-        return map_message(message, credential(credentials, "corp_id"), credentials)
+        push = map_message(message, credential(credentials, "corp_id"), credentials)
+        return push.describe(message_kind(message), message)
 
     def ack(self, request: WebhookRequest, push: ParsedPush) -> WebhookReply:
         return WebhookReply(200, "")
@@ -110,6 +111,16 @@ class WeComAdapter:
         crypto.check(query.get("msg_signature"), query.get("timestamp", ""), query.get("nonce", ""), encrypt)
         check_freshness(credentials, query.get("timestamp"), request.received_at)
         return crypto.decrypt(encrypt)
+
+
+def message_kind(message: Mapping[str, str]) -> str:
+    """The event kind the rules file's mappings are keyed by: the 客户联系 ChangeType, else the
+    event name, else the message type (e.g. ``add_external_contact``, ``enter_agent``, ``text``)."""
+    for name in ("ChangeType", "Event", "MsgType"):
+        value = message.get(name, "").strip()
+        if value:
+            return value.lower() if name != "ChangeType" else value
+    return "unknown"
 
 
 def map_message(message: Mapping[str, str], corp_id: str, credentials: Mapping[str, Any]) -> ParsedPush:

@@ -135,6 +135,8 @@ class YouzanAdapter:
             return push
         msg = _msg(payload.get("msg"))
         push.unmapped["msg"] = msg
+        source = {**payload, "msg": msg}
+        push.observed.append((type_ or "unknown", source))
         if not type_.startswith("trade_"):
             push.unmapped["reason"] = "type not mapped"
             return push
@@ -172,7 +174,7 @@ class YouzanAdapter:
         if platform_status:
             attributes["youzan_status"] = platform_status[:4096]
         try:
-            push.events.append(
+            push.add(
                 CanonicalEvent(
                     event_id=delivery_id,
                     source=self.name,
@@ -181,7 +183,9 @@ class YouzanAdapter:
                     identifiers=identifiers,  # type: ignore[arg-type]
                     attributes=attributes,
                     order=order,  # type: ignore[arg-type]
-                )
+                ),
+                type_,
+                source,
             )
         except ValidationError as exc:
             push.unmapped["reason"] = f"invalid event: {exc.error_count()} error(s)"

@@ -7,7 +7,9 @@ and malformed ones are kept in the quarantine prefix for inspection.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from pydantic import ValidationError
 
@@ -25,6 +27,9 @@ from ..domain.mapping import apply_rules
 from ..domain.rules import Rules, load_rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue, RawLanding
+from .schema_watch import SchemaWatch
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RULES = load_rules({})
 
@@ -52,6 +57,28 @@ def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
 
 
+def mapped_events(rules: Rules, channel: str, push: ParsedPush) -> list[CanonicalEvent]:
+    """The push's events with the rules file's field mappings applied per event kind (changes need
+    no deploy). A mapping that produces invalid values is skipped; the event still goes through."""
+    events = []
+    for index, event in enumerate(push.events):
+        if index < len(push.sources):
+            kind, payload = push.sources[index]
+            mapped = apply_rules(rules.mapping_for(channel, kind), payload)
+            if mapped.attributes or mapped.metrics:
+                document = event.model_dump(mode="json")
+                document["attributes"] = {**document["attributes"], **mapped.attributes}
+                if document.get("interaction") is not None:
+                    metrics = {**document["interaction"]["metrics"], **mapped.metrics}
+                    document["interaction"]["metrics"] = metrics
+                try:
+                    event = CanonicalEvent.model_validate(document)
+                except ValidationError:
+                    push.unmapped.setdefault("mapping_errors", []).append(kind)
+        events.append(event)
+    return events
+
+
 class WebhookIngest:
     def __init__(
         self,
@@ -60,12 +87,14 @@ class WebhookIngest:
         landing: RawLanding,
         queue: EventQueue,
         rules: Callable[[], Rules] = lambda: DEFAULT_RULES,
+        schema_watch: SchemaWatch | None = None,
     ) -> None:
         self._adapters = adapters
         self._credentials = credentials
         self._landing = landing
         self._queue = queue
         self._rules = rules
+        self._schema_watch = schema_watch
 
     def handle(self, request: WebhookRequest) -> WebhookReply:
         adapter = self._adapters.get(request.channel)
@@ -91,34 +120,30 @@ class WebhookIngest:
         except (MalformedPush, ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
             self._keep("quarantine", request, f"malformed: {exc}")
             return WebhookReply(400, f"malformed request: {exc}")
-        events = self._mapped(request.channel, push)
+        drift_kinds = self._watch(request.channel, push)
+        events = mapped_events(self._rules(), request.channel, push)
         if events:
             messages = [(str(i), event.to_message()) for i, event in enumerate(events)]
             if self._queue.send(messages):
                 raise QueueUnavailable("webhook events could not be enqueued")
-        return adapter.ack(request, push)
+        reply = adapter.ack(request, push)
+        return replace(reply, drift_kinds=drift_kinds) if drift_kinds else reply
 
-    def _mapped(self, channel: str, push: ParsedPush) -> list[CanonicalEvent]:
-        """Apply the rules file's field mappings for each event's kind (changes need no deploy).
-        A mapping that produces invalid values is skipped; the event still goes through."""
-        rules = self._rules()
-        events = []
-        for index, event in enumerate(push.events):
-            if index < len(push.sources):
-                kind, payload = push.sources[index]
-                mapped = apply_rules(rules.mapping_for(channel, kind), payload)
-                if mapped.attributes or mapped.metrics:
-                    document = event.model_dump(mode="json")
-                    document["attributes"] = {**document["attributes"], **mapped.attributes}
-                    if document.get("interaction") is not None:
-                        metrics = {**document["interaction"]["metrics"], **mapped.metrics}
-                        document["interaction"]["metrics"] = metrics
-                    try:
-                        event = CanonicalEvent.model_validate(document)
-                    except ValidationError:
-                        push.unmapped.setdefault("mapping_errors", []).append(kind)
-            events.append(event)
-        return events
+    def _watch(self, channel: str, push: ParsedPush) -> tuple[str, ...]:
+        """Schema drift of the push's messages. Never fails the webhook: drift is a diagnosis,
+        and the raw push is landed for a replay whatever happens here."""
+        if self._schema_watch is None:
+            return ()
+        drifted = []
+        for kind, payload in push.observed:
+            try:
+                if self._schema_watch.observe(channel, kind, payload) is not None:
+                    drifted.append(kind)
+            except Exception:  # storage hiccup: the next message of this kind is checked again
+                log.warning(
+                    "schema drift check failed", extra={"channel": channel, "kind": kind}, exc_info=True
+                )
+        return tuple(drifted)
 
     def _keep(self, prefix: str, request: WebhookRequest, note: str | None = None) -> None:
         self._landing.put(
