@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/scrm_sync/scrm_sync local/scrm_local bench
-	@for app in functions/*/app.py; do $(BIN)/mypy --no-error-summary $$app || exit 1; done
+	@for app in functions/*/app.py; do MYPYPATH=layers/scrm_sync $(BIN)/mypy --no-error-summary $$app || exit 1; done
 	$(SAM) validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 

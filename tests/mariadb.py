@@ -62,7 +62,7 @@ class MariaDB:
             database=database,
             autocommit=True,
             charset="utf8mb4",
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
 
     def execute(self, sql: str, args: object = None, database: str | None = None) -> None:
@@ -79,8 +79,7 @@ def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:
     if server is None or install is None:
         raise RuntimeError("MariaDB server binaries not found (apt-get install mariadb-server)")
     root = Path(tempfile.mkdtemp(prefix="scrm-mariadb-"))
-    datadir, sock = root / "data", root / "mysqld.sock"
-    port = _free_port()
+    datadir = root / "data"
     subprocess.run(
         [
             install,
@@ -94,6 +93,26 @@ def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        # a free port can be taken by a parallel test between the probe and the bind: try again
+        for attempt in range(3):
+            process, instance = _start(server, root, datadir, server_id)
+            if _wait_ready(process, instance):
+                break
+            _stop(process)
+            if attempt == 2:
+                log = (root / "error.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"MariaDB did not start:\n{log}")
+        yield instance
+    finally:
+        if process is not None:
+            _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _start(server: str, root: Path, datadir: Path, server_id: int) -> tuple[subprocess.Popen[bytes], MariaDB]:
+    port = _free_port()
     process = subprocess.Popen(
         [
             server,
@@ -102,7 +121,7 @@ def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:
             f"--datadir={datadir}",
             "--bind-address=127.0.0.1",
             f"--port={port}",
-            f"--socket={sock}",
+            f"--socket={root / 'mysqld.sock'}",
             "--log-bin=binlog",
             "--binlog-format=ROW",
             "--binlog-row-image=FULL",
@@ -118,24 +137,28 @@ def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    instance = MariaDB("127.0.0.1", port, "root", datadir, process.pid)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                instance.execute("SELECT 1")
-                break
-            except pymysql.err.OperationalError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = (root / "error.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"MariaDB did not start:\n{log}") from None
-                time.sleep(0.1)
-        yield instance
-    finally:
-        process.send_signal(signal.SIGTERM)
+    return process, MariaDB("127.0.0.1", port, "root", datadir, process.pid)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], instance: MariaDB, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(root, ignore_errors=True)
+            instance.execute("SELECT 1")
+            return True
+        except pymysql.err.OperationalError:
+            if process.poll() is not None:
+                return False
+            time.sleep(0.1)
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

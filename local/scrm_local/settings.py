@@ -17,6 +17,7 @@ HOST = "127.0.0.1"
 DEFAULT_STACK_NAME = "scrm-local"
 DEFAULT_MOTO_PORT = 5000
 DEFAULT_HTTP_PORT = 3000
+DEFAULT_CDC_CHECKPOINT = Path(".local-state/cdc-checkpoint.json")  # under the project root
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -51,6 +52,10 @@ class Settings:
     watch_interval: float = 1.0
     file_env: Mapping[str, str] = field(default_factory=dict)
     """The raw environment, for the config-file bindings (see config_files.BINDINGS)."""
+    cdc_mysql_url: str | None = None
+    """A MySQL/MariaDB schema whose binlog the stack streams into CdcStream (binlog_bridge.py)."""
+    cdc_tables: tuple[str, ...] = ()
+    cdc_checkpoint: Path = DEFAULT_CDC_CHECKPOINT  # relative: to project_root
 
     @property
     def endpoint_url(self) -> str:
@@ -59,7 +64,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
         """SCRM_TEMPLATE, SCRM_PROJECT_ROOT, SCRM_STACK_NAME, MOTO_PORT, PORT,
-        SCRM_PARAMETER_OVERRIDES, SCRM_RUN_SCHEDULES (+ the config_files bindings)."""
+        SCRM_PARAMETER_OVERRIDES, SCRM_RUN_SCHEDULES, SCRM_CDC_MYSQL_URL, SCRM_CDC_TABLES,
+        SCRM_CDC_CHECKPOINT (+ the config_files bindings)."""
         env = os.environ if env is None else env
         template = (
             Path(env["SCRM_TEMPLATE"]).resolve()
@@ -77,4 +83,11 @@ class Settings:
             run_schedules=env.get("SCRM_RUN_SCHEDULES", "") in {"1", "true", "yes"},
             watch_interval=float(env.get("SCRM_WATCH_INTERVAL") or 1.0),
             file_env=dict(env),
+            cdc_mysql_url=env.get("SCRM_CDC_MYSQL_URL") or None,
+            cdc_tables=tuple(t.strip() for t in env.get("SCRM_CDC_TABLES", "").split(",") if t.strip()),
+            cdc_checkpoint=(
+                Path(env["SCRM_CDC_CHECKPOINT"]).resolve()
+                if env.get("SCRM_CDC_CHECKPOINT")
+                else DEFAULT_CDC_CHECKPOINT
+            ),
         )

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from .aws import Clients
+from .binlog_bridge import BinlogBridge, bridge_for_stack
 from .config_files import ConfigFiles
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
@@ -65,6 +66,9 @@ def check_port_free(port: int, what: str) -> None:
             ) from exc
 
 
+MYSQL_SOURCE_SECRET = "MysqlSourceSecret"  # noqa: S105 - a logical id, not a password
+
+
 class LocalStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -77,7 +81,17 @@ class LocalStack:
         self.config: ConfigFiles | None = None
         self.pollers: list[Poller] = []
         self.schedules: ScheduleRunner | None = None
+        self.binlog_bridge: BinlogBridge | None = None
         self._stopped = threading.Event()
+
+    def _share_cdc_source(self, template: Template, clients: Clients) -> None:
+        """The MySQL server the binlog bridge reads is also the incremental pull's source: put its
+        URL into the template's MysqlSourceSecret (a mysql:// URL is a valid secret value)."""
+        url = self.settings.cdc_mysql_url
+        if not url or template.resource_type(MYSQL_SOURCE_SECRET) != "AWS::SecretsManager::Secret":
+            return
+        name = template.resolver.resource(MYSQL_SOURCE_SECRET).name
+        clients("secretsmanager").put_secret_value(SecretId=name, SecretString=url)
 
     # --- start ------------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -112,6 +126,7 @@ class LocalStack:
         )
         self.config.load_all()
         self.config.start()
+        self._share_cdc_source(template, clients)
         self.runtime = LambdaRuntime(template, self.settings.endpoint_url)
         self.runtime.activate()
         self.gateway.table = RouteTable(template.routes)
@@ -127,6 +142,13 @@ class LocalStack:
         for poller in self.pollers:
             if not poller.ready.wait(POLLER_START_TIMEOUT):
                 raise StackError(f"poller {poller.name} did not start (see the log above)")
+        # After the pollers: a LATEST iterator would miss records written before it exists.
+        try:
+            self.binlog_bridge = bridge_for_stack(self.settings, template, clients)
+        except ValueError as exc:
+            raise StackError(f"SCRM_CDC_MYSQL_URL: {exc}") from exc
+        if self.binlog_bridge is not None:
+            self.binlog_bridge.start()
         self.schedules = ScheduleRunner(
             template.schedules if self.settings.run_schedules else [], self.invoke
         )
@@ -168,6 +190,9 @@ class LocalStack:
         )
         for poller in self.pollers:
             lines.append(f"  poller  {poller.name}")
+        if self.binlog_bridge is not None:
+            bridge = self.binlog_bridge
+            lines.append(f"  binlog  {bridge.source.label} -> Kinesis {bridge.stream_name}")
         for schedule in self.template.schedules:
             mode = "on its rate" if self.settings.run_schedules else "on demand"
             lines.append(
@@ -184,6 +209,8 @@ class LocalStack:
         self.ready = False
         if self.schedules is not None:
             self.schedules.stop()
+        if self.binlog_bridge is not None:
+            self.binlog_bridge.stop()
         for poller in self.pollers:
             poller.stop()
         for poller in self.pollers:

@@ -3,9 +3,12 @@ with the tables declared in template.yaml (key schemas, GSIs, streams, TTL)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from scrm_sync.adapters.dynamodb import DynamoProfileRepository
 from scrm_sync.adapters.dynamodb_audit import DynamoAuditRepository
+from scrm_sync.adapters.dynamodb_ledger import DynamoChangeLedger
 from scrm_sync.adapters.memory import InMemoryProfileRepository
 from scrm_sync.domain.identifiers import normalize_identifier
 from scrm_sync.domain.rules import load_rules
@@ -120,6 +123,47 @@ def test_unlink_splits_back(sync, repo):
     assert find(repo, "phone", "13900000000")["profile_id"] == outcome.unlinked_profile_id
 
 
+def test_identifiers_removed_detaches_links_keeps_the_profile_and_may_link_again(sync, repo):
+    created = sync.apply(
+        event("pos", at=0, identifiers=[member("M1"), phone("13800138000")], attributes={"name": "王"})
+    )
+    removed = sync.apply(event("pos", at=10, type="identifiers.removed", identifiers=[member("M1")]))
+    assert removed.profile_id == created.profile_id and [i.value for i in removed.detached] == ["M1"]
+    assert find(repo, "member_no", "M1", "loyalty") is None
+    kept = find(repo, "phone", "13800138000")
+    assert kept["profile_id"] == created.profile_id and kept["attributes"] == {"name": "王"}
+    (record,) = [r for r in repo.event_records([created.profile_id]) if r.type == "identifiers.removed"]
+    assert record.detached_keys == ("member_no#loyalty#M1",)
+    assert (
+        sync.apply(event("pos", at=11, type="identifiers.removed", identifiers=[member("M1")])).detached == []
+    )
+    # not a block: the identifier links again, and the per-type limit counts it once
+    sync.apply(event("pos", at=20, identifiers=[member("M1"), phone("13800138000")]))
+    for i in range(2, 6):
+        sync.apply(event("pos", at=20 + i, identifiers=[member(f"M{i}"), phone("13800138000")]))
+    members = [i for i in find(repo, "phone", "13800138000")["identifiers"] if i["type"] == "member_no"]
+    assert len(members) == 5  # the detached link gave its place back
+
+
+def test_a_detach_is_conditional_on_the_owner(sync, repo):
+    created = sync.apply(event("pos", identifiers=[member("M1")]))
+    identifier = normalize_identifier("member_no", "M1", "loyalty")
+    assert repo.detach_identifiers("p_not_the_owner", [identifier]) == []
+    assert find(repo, "member_no", "M1", "loyalty")["profile_id"] == created.profile_id
+    assert repo.detach_identifiers(created.profile_id, [identifier]) == [identifier]
+    assert repo.detach_identifiers(created.profile_id, [identifier]) == []
+
+
+def test_a_detach_leaves_an_operator_block_in_place(sync, repo):
+    a = sync.apply(event("pos", identifiers=[openid("o-a"), phone("13900000000")]))
+    IdentityUnlink(repo).unlink(a.profile_id, normalize_identifier("phone", "13900000000"), "shared", "ops")
+    owner = repo.owners([normalize_identifier("phone", "13900000000").key])
+    (blocked,) = owner.values()
+    assert blocked.blocked
+    sync.apply(event("pos", at=5, type="identifiers.removed", identifiers=[phone("13900000000")]))
+    assert repo.owners([normalize_identifier("phone", "13900000000").key]) == owner
+
+
 def test_audit_chain_on_dynamodb_catches_tampering(app_resources):
     db = app_resources.clients("dynamodb")
     table = app_resources.table("AuditTable")
@@ -136,3 +180,17 @@ def test_audit_chain_on_dynamodb_catches_tampering(app_resources):
     )
     report = trail.verify("p1")
     assert (report.ok, report.first_broken_seq) == (False, 2)
+
+
+def test_change_ledger_on_the_idempotency_table(app_resources):
+    db = app_resources.clients("dynamodb")
+    table = app_resources.table("IdempotencyTable")
+    ledger = DynamoChangeLedger(db, table)
+    key = "pos.members:M0001234:5521900004417:1"
+    assert not ledger.applied(key)
+    ledger.record(key)
+    ledger.record(key)  # recording again is harmless
+    assert ledger.applied(key) and not ledger.applied("pos.members:M0001234:5521900004417:2")
+    item = db.get_item(TableName=table, Key={"id": {"S": "cdc#" + key}})["Item"]
+    # the table's TTL removes it once nothing can replay the change (the stream keeps 7 days)
+    assert time.time() + 7 * 86400 < int(item["expiration"]["N"]) <= time.time() + 8 * 86400

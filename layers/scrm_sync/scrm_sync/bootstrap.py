@@ -3,9 +3,10 @@ reads the environment and creates boto3 clients)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import boto3
@@ -14,12 +15,20 @@ from botocore.config import Config
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
+from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
-from .adapters.messaging import S3RawLanding, SqsEventQueue
+from .adapters.messaging import KinesisChangeStream, S3RawLanding, SqsEventQueue
+from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
+from .adapters.watermarks import DynamoWatermarkStore
+from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .channels import ADAPTERS
 from .services.audit import AuditTrail
+from .services.cdc import CdcSync
+from .services.enrichment import ContactEnrichment
+from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
+from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
@@ -47,6 +56,23 @@ class Container:
     webhooks: WebhookIngest
     unlink: IdentityUnlink
     audit: AuditTrail
+    replay: WebhookReplay
+    enrichment: ContactEnrichment
+    cdc: CdcSync
+
+    @cached_property
+    def incremental_pull(self) -> IncrementalPull:
+        """Built on first use: only IncrementalPullFunction has the stream and the source secret."""
+        s = self.settings
+        if not (s.checkpoints_table and s.cdc_stream_name and s.mysql_source_secret_arn):
+            raise RuntimeError(
+                "the incremental pull needs CHECKPOINTS_TABLE, CDC_STREAM_NAME and MYSQL_SOURCE_SECRET_ARN"
+            )
+        return IncrementalPull(
+            MySqlRowSource(MySqlSourceSecret(s.mysql_source_secret_arn, s.rules_cache_seconds)),
+            KinesisChangeStream(client("kinesis"), s.cdc_stream_name),
+            DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
+        )
 
 
 def client(service: str) -> Any:
@@ -65,6 +91,9 @@ def container() -> Container:
     sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
     queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
     landing = S3RawLanding(client("s3"), settings.landing_bucket)
+    enrichment_queue = (
+        SqsEventQueue(client("sqs"), settings.enrichment_queue_url) if settings.enrichment_queue_url else None
+    )
     schema_watch = (
         SchemaWatch(DynamoSchemaRegistry(dynamodb, settings.schema_table), rules)
         if settings.schema_table
@@ -78,7 +107,18 @@ def container() -> Container:
         sync=sync,
         ingest=EventIngest(queue, landing, rules),
         queries=ProfileQueries(repository),
-        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules, schema_watch),
+        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules, schema_watch, enrichment_queue),
         unlink=IdentityUnlink(repository),
         audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),
+        replay=WebhookReplay(ADAPTERS, credentials, landing, queue, rules),
+        enrichment=ContactEnrichment(credentials, _wecom_directory, queue),
+        cdc=CdcSync(sync, rules, DynamoChangeLedger(dynamodb, settings.idempotency_table)),
+    )
+
+
+def _wecom_directory(credentials: Mapping[str, Any]) -> WeComApi:
+    return WeComApi(
+        str(credentials["corp_id"]),
+        str(credentials["secret"]),
+        str(credentials.get("api_base") or DEFAULT_API_BASE),
     )

@@ -24,6 +24,7 @@ class Settings(BaseModel):
     interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
     # optional features: empty = off (a function only gets the variables of what it uses)
     schema_table: str = Field("", alias="SCHEMA_TABLE")
+    enrichment_queue_url: str = Field("", alias="ENRICHMENT_QUEUE_URL")
     checkpoints_table: str = Field("", alias="CHECKPOINTS_TABLE")
     cdc_stream_name: str = Field("", alias="CDC_STREAM_NAME")
     mysql_source_secret_arn: str = Field("", alias="MYSQL_SOURCE_SECRET_ARN")

@@ -274,6 +274,52 @@ class DynamoProfileRepository:
             )
         return sum(moved.values())
 
+    def detach_identifiers(self, profile_id: str, identifiers: Sequence[Identifier]) -> list[Identifier]:
+        detached = []
+        for identifier in identifiers:
+            if self._detach(profile_id, identifier):
+                detached.append(identifier)
+        return detached
+
+    def _detach(self, profile_id: str, identifier: Identifier) -> bool:
+        """Delete one identity item and decrement the owner's counter, in one transaction."""
+        actions: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._identity,
+                    "Key": {"identifier_key": {"S": identifier.key}},
+                    # only from the owner the caller resolved; an operator's block is never lifted
+                    "ConditionExpression": (
+                        "profile_id = :owner AND (attribute_not_exists(link_blocked) OR link_blocked = :no)"
+                    ),
+                    "ExpressionAttributeValues": {":owner": {"S": profile_id}, ":no": {"BOOL": False}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._profiles,
+                    "Key": {"pk": {"S": profile_id}, "sk": {"S": PROFILE_SK}},
+                    "UpdateExpression": "ADD #n :minus_one",
+                    "ConditionExpression": "attribute_exists(pk)",  # never create a stub profile
+                    "ExpressionAttributeNames": {"#n": f"n:{identifier.type}"},
+                    "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+                }
+            },
+        ]
+        for _ in range(_MAX_CONDITION_RETRIES):
+            try:
+                self._db.transact_write_items(TransactItems=actions)
+                return True
+            except ClientError as exc:
+                if _error_code(exc) != "TransactionCanceledException":
+                    raise
+                codes = {reason.get("Code") for reason in exc.response.get("CancellationReasons", [])}
+            if "ConditionalCheckFailed" in codes:
+                return False  # no longer (or never) this owner's link
+            if "TransactionConflict" not in codes:
+                raise RuntimeError(f"identifier detach cancelled: {sorted(map(str, codes))}")
+        raise RuntimeError("identifier detach did not settle")
+
     # -- fields -----------------------------------------------------------------------------
     def apply_fields(self, profile_id: str, writes: Sequence[FieldWrite]) -> ApplyResult:
         result = ApplyResult()

@@ -160,6 +160,20 @@ class InMemoryProfileRepository:
                     self.requests += 1
             return moved
 
+    def detach_identifiers(self, profile_id: str, identifiers: Sequence[Identifier]) -> list[Identifier]:
+        with self._lock:
+            detached = []
+            for identifier in identifiers:
+                self.requests += 1
+                link = self.identity.get(identifier.key)
+                if link is None or link.profile_id != profile_id or identifier.key in self.blocked:
+                    continue
+                del self.identity[identifier.key]
+                record = self.profiles.setdefault(profile_id, _ProfileRecord())
+                record.counts[identifier.type] = record.counts.get(identifier.type, 0) - 1
+                detached.append(identifier)
+            return detached
+
     def resolve(self, profile_id: str) -> str:
         with self._lock:
             current = profile_id
@@ -288,6 +302,17 @@ class InMemoryProfileRepository:
                     self.timeline_entries.setdefault(to_profile, {})[sk] = entries.pop(sk)
 
 
+class InMemoryChangeLedger:
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def applied(self, change_key: str) -> bool:
+        return change_key in self.keys
+
+    def record(self, change_key: str) -> None:
+        self.keys.add(change_key)
+
+
 class InMemoryLanding:
     def __init__(self) -> None:
         self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
@@ -297,6 +322,9 @@ class InMemoryLanding:
 
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key][0]
 
 
 class InMemoryQueue:

@@ -1,9 +1,16 @@
-"""SQS ingest queue and S3 raw landing."""
+"""SQS ingest queue, S3 raw landing and the CDC Kinesis stream."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..domain.incremental_pull import StreamRecord
+from ..services.ports import StreamWriteFailed
 
 SQS_BATCH = 10
 
@@ -38,3 +45,96 @@ class S3RawLanding:
             Metadata={k: v for k, v in metadata.items() if v.isascii()},
             ServerSideEncryption="AES256",
         )
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def get(self, key: str) -> bytes:
+        body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        return body
+
+
+KINESIS_MAX_RECORDS = 500  # per PutRecords request
+KINESIS_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # data and partition keys of one request
+KINESIS_MAX_RECORD_BYTES = 1024 * 1024  # one record's data and partition key
+
+
+class KinesisChangeStream:
+    """Row changes onto the CDC stream in DMS format (the incremental pull writes here, so pulled
+    rows take the path of binlog changes). PutRecords is not atomic: the entries it reports failed
+    (throttled) are retried with exponential backoff and jitter; if some still fail, the whole
+    `put` raises StreamWriteFailed and the caller keeps its watermark. A retried entry can land
+    after later entries of its request, which is harmless here: a request never holds two
+    changes of one row (partition key)."""
+
+    def __init__(
+        self,
+        client: Any,
+        stream_name: str,
+        max_attempts: int = 6,
+        base_delay: float = 0.1,
+        max_delay: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._kinesis = client
+        self._stream = stream_name
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+
+    def put(self, records: Sequence[StreamRecord]) -> None:
+        for batch in _kinesis_batches(records):
+            self._put_batch(batch)
+
+    def _put_batch(self, batch: list[StreamRecord]) -> None:
+        pending = batch
+        error = ""
+        for attempt in range(self._max_attempts):
+            if attempt:
+                delay = min(self._max_delay, self._base_delay * 2 ** (attempt - 1))
+                self._sleep(delay * (0.5 + random.random() / 2))
+            try:
+                response = self._kinesis.put_records(
+                    StreamName=self._stream,
+                    Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in pending],
+                )
+            except ClientError as exc:  # botocore already retried what it could
+                raise StreamWriteFailed(
+                    f"PutRecords to {self._stream} failed: {exc.response.get('Error', {}).get('Code')}"
+                ) from exc
+            except BotoCoreError as exc:  # no connection to the stream
+                raise StreamWriteFailed(f"PutRecords to {self._stream} failed: {type(exc).__name__}") from exc
+            if not response.get("FailedRecordCount"):
+                return
+            results = response["Records"]
+            error = next((str(r["ErrorCode"]) for r in results if r.get("ErrorCode")), error)
+            pending = [
+                record for record, result in zip(pending, results, strict=True) if result.get("ErrorCode")
+            ]
+        raise StreamWriteFailed(
+            f"{len(pending)} of {len(batch)} records not written to {self._stream} after "
+            f"{self._max_attempts} attempts (last error {error})"
+        )
+
+
+def _kinesis_batches(records: Sequence[StreamRecord]) -> Iterator[list[StreamRecord]]:
+    batch: list[StreamRecord] = []
+    size = 0
+    for record in records:
+        record_size = len(record.data) + len(record.partition_key.encode())
+        if record_size > KINESIS_MAX_RECORD_BYTES:
+            raise StreamWriteFailed(
+                f"a record of {record_size} bytes exceeds the Kinesis limit "
+                f"(partition key {record.partition_key[:64]!r})"
+            )
+        if batch and (len(batch) == KINESIS_MAX_RECORDS or size + record_size > KINESIS_MAX_REQUEST_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(record)
+        size += record_size
+    if batch:
+        yield batch

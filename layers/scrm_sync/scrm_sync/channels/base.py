@@ -40,6 +40,8 @@ class ParsedPush:
     # every platform message of the push, including those that made no event: schema drift
     # detection compares them with what the source sent before
     observed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # follow-up work for after the ack (e.g. fetch a WeCom contact's details): ids only
+    enrichments: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, event: CanonicalEvent, kind: str, payload: dict[str, Any]) -> None:
         self.events.append(event)

@@ -51,6 +51,7 @@ from .wechat_crypto import (
     utc_from_unix,
     xml_fields,
 )
+from .wecom_contact import enrichment_request
 
 SOURCE = "wecom"
 _PROFILE_CHANGES = frozenset({"add_external_contact", "add_half_external_contact", "edit_external_contact"})
@@ -137,7 +138,21 @@ def map_message(message: Mapping[str, str], corp_id: str, credentials: Mapping[s
     if msg_type == "event":
         kind = message.get("Event", "").strip()
         if kind in ("change_external_contact", "change_external_tag"):
-            return _external_contact(message, corp_id, occurred_at.isoformat(), summary)
+            push = _external_contact(message, corp_id, occurred_at.isoformat(), summary)
+            # details come from the API after the ack, given the 客户联系 secret that grants access
+            wants_details = message.get("ChangeType", "").strip() in _PROFILE_CHANGES
+            if push.events and wants_details and credentials.get("secret"):
+                event = push.events[0]
+                push.enrichments.append(
+                    enrichment_request(
+                        corp_id,
+                        message.get("ExternalUserID", "").strip(),
+                        message.get("UserID", "").strip(),
+                        event.event_id,
+                        event.occurred_at,
+                    )
+                )
+            return push
         key = msg_id or event_id(sender, created, kind)
         if not sender or sender == "sys" or not kind:
             return ParsedPush(delivery_ids=[key], unmapped=summary)

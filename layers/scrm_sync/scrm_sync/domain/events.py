@@ -1,5 +1,17 @@
 """Canonical event model v1: the one shape every channel, CDC stream and integrator is
-normalized into before it reaches the sync core."""
+normalized into before it reaches the sync core.
+
+Event types:
+- `profile.updated`: attributes of the customer named by the identifiers.
+- `order.created` / `order.updated`: an `order` (status "deleted" when its source row is gone).
+- `interaction`: an `interaction` (message, like, visit...).
+- `tag.changed`: a tag added or removed, as attributes.
+- `identifiers.removed` (added in v1, additive): the source no longer vouches for these
+  identifiers (a deleted member row). The sync core removes their links from the profile that
+  owns them; the profile and its fields stay, and a later event naming them links them again.
+  It carries identifiers only. Unlike the other types its effect depends on order relative to
+  the same source's events for those identifiers (CDC keeps a row's changes in order).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +31,11 @@ from pydantic import (
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_EVENTS_PER_REQUEST = 500
 
-EventType = Literal["profile.updated", "order.created", "order.updated", "interaction", "tag.changed"]
+EventType = Literal[
+    "profile.updated", "order.created", "order.updated", "interaction", "tag.changed", "identifiers.removed"
+]
 ORDER_EVENT_TYPES = frozenset({"order.created", "order.updated"})
+IDENTIFIERS_REMOVED: Literal["identifiers.removed"] = "identifiers.removed"
 
 SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
 AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -41,6 +56,7 @@ class IdentifierIn(_Model):
 
 
 class OrderLine(_Model):
+    line_id: ShortText | None = None  # the source's own id of the line (Taobao `oid`)
     sku: ShortText | None = None
     name: Annotated[str, StringConstraints(max_length=512)] | None = None
     quantity: Decimal = Decimal(1)
@@ -81,6 +97,8 @@ class CanonicalEvent(_Model):
             raise ValueError(f"{self.type} events need an 'order'")
         if self.type == "interaction" and self.interaction is None:
             raise ValueError("interaction events need an 'interaction'")
+        if self.type == IDENTIFIERS_REMOVED and (self.attributes or self.order or self.interaction):
+            raise ValueError(f"{IDENTIFIERS_REMOVED} events carry identifiers only")
         return self
 
     @property
@@ -99,3 +117,16 @@ def parse_event(payload: Any) -> CanonicalEvent:
 
 def occurred_at_utc(event: CanonicalEvent) -> datetime:
     return event.occurred_at.astimezone(UTC)
+
+
+# A replayed event (`scrm replay`) is the original with a new id: applied instead of dropped as a
+# duplicate, its field versions sorting just after the original's (same time and source).
+REPLAY_MARK = "~replay:"
+
+
+def replay_event_id(event_id: str, run_id: str) -> str:
+    return f"{original_event_id(event_id)}{REPLAY_MARK}{run_id}"
+
+
+def original_event_id(event_id: str) -> str:
+    return event_id.split(REPLAY_MARK, 1)[0]

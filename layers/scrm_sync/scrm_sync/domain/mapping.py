@@ -68,6 +68,12 @@ def lookup(payload: Any, path: str) -> Any:
     return current
 
 
+def value_at(payload: Any, path: str) -> Any:
+    """The value at a dot path; None when the path is absent (as for a NULL)."""
+    value = lookup(payload, path)
+    return None if value is _MISSING else value
+
+
 def _convert(rule: FieldRule, value: Any) -> Any:
     try:
         match rule.transform:

@@ -117,13 +117,15 @@ class EventRecord:
     writes: tuple[FieldWrite, ...]
     # writes this event lost to a stronger version: kept for the conflict rate and rule tuning
     conflicts: tuple[Mapping[str, str], ...] = ()
+    # identifier links an `identifiers.removed` event took off the profile (not evidence of a link)
+    detached_keys: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         return f"{self.source}#{self.event_id}"
 
     def to_document(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "source": self.source,
             "event_id": self.event_id,
             "type": self.type,
@@ -142,6 +144,9 @@ class EventRecord:
             ],
             "conflicts": [dict(c) for c in self.conflicts],
         }
+        if self.detached_keys:
+            document["detached"] = list(self.detached_keys)
+        return document
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> EventRecord:
@@ -156,6 +161,7 @@ class EventRecord:
                 for w in doc.get("writes", [])
             ),
             conflicts=tuple(dict(c) for c in doc.get("conflicts", [])),
+            detached_keys=tuple(doc.get("detached", [])),
         )
 
 

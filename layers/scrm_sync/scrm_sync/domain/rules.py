@@ -3,12 +3,15 @@ an SSM parameter in AWS). Everything has a sensible default, so `{}` is a valid 
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .identifiers import InvalidIdentifier, normalize_identifier
+from .incremental_pull import PullTables
 from .mapping import FieldRule
+from .table_mapping import TableMapping
 
 # Field mappings that ship with the project; the rules file's `mappings` replace them per
 # (channel, event kind).
@@ -18,6 +21,77 @@ DEFAULT_MAPPINGS: dict[str, dict[str, list[dict[str, str]]]] = {
             {"source": "content.digg_count", "target": "interaction_index", "transform": "int"},
             {"source": "content.digg_count", "target": "metrics.likes", "transform": "int"},
         ],
+    },
+}
+
+# CDC table mappings that ship with the project (docs/cdc-table-mappings.md); a rules file entry
+# for a table replaces the default for that table, and `null` switches it off.
+DEFAULT_TABLE_MAPPINGS: dict[str, dict[str, Any]] = {
+    # 聚石塔 order push (reference/tmall-jushita.md): the trade is the JSON text of jdp_response
+    "sys_info.jdp_tb_trade": {
+        "source": "tmall",
+        "kind": "jdp_tb_trade",
+        # tid is a BIGINT, which DMS writes in scientific notation past 16 digits: the JSON keeps it exact
+        "primary_key": ["trade.tid"],
+        "modified_column": "modified",
+        "identifiers": {
+            "trade.buyer_open_uid": {"type": "taobao_open_uid", "scope": "{seller_nick}"},
+            "trade.receiver_mobile": {"type": "phone", "detach_on_delete": False},
+        },
+        "attributes": [
+            {"source": "trade.receiver_name", "target": "name"},
+            {"source": "trade.receiver_state", "target": "province"},
+            {"source": "trade.receiver_city", "target": "city"},
+        ],
+        "order": {
+            "order_id": "trade.tid",
+            "status": "trade.status",
+            "total": "trade.payment",
+            "created_at": "trade.created",
+            "lines": "trade.orders.order",
+            "line_rules": [
+                {"source": "oid", "target": "line_id", "transform": "str"},
+                {"source": "num_iid", "target": "sku", "transform": "str"},
+                {"source": "sku_id", "target": "sku", "transform": "str"},  # the SKU when the item has one
+                {"source": "title", "target": "name"},
+                {"source": "num", "target": "quantity"},
+                {"source": "price", "target": "price"},
+                {"source": "payment", "target": "amount"},
+            ],
+        },
+    },
+    # the documented store POS schema (config/pos_schema.sql)
+    "pos.members": {
+        "source": "pos",
+        "kind": "member",
+        "primary_key": ["member_no"],
+        "modified_column": "updated_at",
+        "identifiers": {
+            "member_no": {"type": "member_no", "scope": "pos"},
+            # other channels vouch for the phone too: a deleted member row keeps it linked
+            "phone": {"type": "phone", "detach_on_delete": False},
+        },
+        "attributes": [
+            {"source": "name", "target": "name"},
+            {"source": "level", "target": "member_level"},
+            {"source": "store", "target": "home_store"},
+        ],
+    },
+    "pos.orders": {
+        "source": "pos",
+        "kind": "order",
+        "primary_key": ["order_no"],
+        "modified_column": "updated_at",
+        "json_columns": ["lines"],
+        "identifiers": {"member_no": {"type": "member_no", "scope": "pos"}},
+        "attributes": [{"source": "store", "target": "last_store"}],
+        "order": {
+            "order_id": "order_no",
+            "status": "status",
+            "total": "total",
+            "created_at": "created_at",
+            "lines": "lines",
+        },
     },
 }
 
@@ -44,6 +118,10 @@ class Rules(BaseModel):
     max_identifiers_per_type: dict[str, int] = Field(default_factory=lambda: {"default": 5})
     default_phone_region: str = "CN"
     mappings: dict[str, dict[str, tuple[FieldRule, ...]]] = Field(default_factory=dict)
+    # CDC source tables, "schema.table" -> mapping (None: the table's changes are skipped)
+    table_mappings: dict[str, TableMapping | None] = Field(default_factory=dict)
+    # tables read by the scheduled incremental pull (MySQL sources without binlog access)
+    incremental_pull: PullTables = ()
 
     @field_validator("source_rank")
     @classmethod
@@ -71,6 +149,13 @@ class Rules(BaseModel):
             return configured[kind]
         return tuple(FieldRule.model_validate(r) for r in DEFAULT_MAPPINGS.get(channel, {}).get(kind, []))
 
+    def table_mapping(self, table_key: str) -> TableMapping | None:
+        """How a CDC source table ("schema.table") maps to events: the rules file's, else the
+        shipped default; None for a table nobody mapped (its changes are skipped)."""
+        if table_key in self.table_mappings:
+            return self.table_mappings[table_key]
+        return _default_table_mappings().get(table_key)
+
     def is_blocklisted(self, identifier_type: str, value: str) -> bool:
         return value in self._normalized_blocklist().get(identifier_type, frozenset())
 
@@ -91,6 +176,11 @@ class Rules(BaseModel):
                 cached[type_] = frozenset(normalized)
             object.__setattr__(self, "_blocklist_cache", cached)
         return cached
+
+
+@cache
+def _default_table_mappings() -> dict[str, TableMapping]:
+    return {key: TableMapping.model_validate(doc) for key, doc in DEFAULT_TABLE_MAPPINGS.items()}
 
 
 def load_rules(document: dict[str, Any] | None) -> Rules:

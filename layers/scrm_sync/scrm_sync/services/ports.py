@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..domain.identifiers import Identifier
+from ..domain.incremental_pull import KeysetQuery, StreamRecord, Watermark
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
 
@@ -93,6 +94,12 @@ class ProfileRepository(Protocol):
 
     def repoint_identifiers(self, from_profile: str, to_profile: str) -> int: ...
 
+    def detach_identifiers(self, profile_id: str, identifiers: Sequence[Identifier]) -> list[Identifier]:
+        """Remove the links of these identifiers that `profile_id` still owns (each removal is
+        conditional on that owner, so a link made elsewhere meanwhile stays); returns the ones
+        removed. Not a block: a later event may link them again. Operator-blocked links stay."""
+        ...
+
     def resolve(self, profile_id: str) -> str:
         """Follow merge redirects to the live profile id."""
         ...
@@ -154,3 +161,60 @@ class EventQueue(Protocol):
 
 class RawLanding(Protocol):
     def put(self, key: str, body: bytes, metadata: Mapping[str, str]) -> None: ...
+
+
+class ChangeLedger(Protocol):
+    """The CDC changes already applied. Streams replay: Lambda retries a whole batch after a
+    timeout, DMS resends from its checkpoint after a restart. An old change applied again after
+    newer ones of its row could re-link what a later delete detached, so a change is applied
+    once: skipped when recorded, recorded after it was applied."""
+
+    def applied(self, change_key: str) -> bool: ...
+
+    def record(self, change_key: str) -> None: ...
+
+
+# -- incremental pull (MySQL without binlog -> CDC stream) ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePage:
+    rows: list[dict[str, Any]]  # in the query's order
+    bytes_read: int  # from the database, on the wire (for rows read versus a full extract)
+
+
+class RowSource(Protocol):
+    def fetch(self, query: KeysetQuery) -> SourcePage: ...
+
+    def close(self) -> None:
+        """Release the connection at the end of a run; the next fetch reconnects."""
+        ...
+
+
+class StreamWriteFailed(RuntimeError):
+    """Records could not all be written: the caller must not advance its watermark."""
+
+
+class ChangeStream(Protocol):
+    def put(self, records: Sequence[StreamRecord]) -> None:
+        """Write every record (retrying what the stream throttles), or raise StreamWriteFailed."""
+        ...
+
+
+class WatermarkConflict(RuntimeError):
+    """Another run moved the watermark since this run read it: this run must stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWatermark:
+    watermark: Watermark
+    version: int  # bumped by every advance; the condition of the next one
+
+
+class WatermarkStore(Protocol):
+    def load(self, table: str) -> StoredWatermark | None: ...
+
+    def advance(self, table: str, watermark: Watermark, expected_version: int) -> int:
+        """Store the watermark if its version is still `expected_version` (0: none stored);
+        returns the new version, or raises WatermarkConflict."""
+        ...

@@ -7,11 +7,11 @@ is guarded by a condition, so concurrent workers and any arrival order give the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
-from ..domain.events import ORDER_EVENT_TYPES, CanonicalEvent
+from ..domain.events import IDENTIFIERS_REMOVED, ORDER_EVENT_TYPES, CanonicalEvent, original_event_id
 from ..domain.identifiers import Identifier
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import (
@@ -66,6 +66,7 @@ class SyncOutcome:
     rejected_identifiers: tuple[RejectedIdentifier, ...] = ()
     timeline_added: bool = False
     evidence: set[str] = field(default_factory=set)  # identifier keys this event links to the profile
+    detached: list[Identifier] = field(default_factory=list)  # links an identifiers.removed event removed
 
 
 class ProfileSync:
@@ -82,6 +83,8 @@ class ProfileSync:
     def apply(self, event: CanonicalEvent) -> SyncOutcome:
         rules = self._rules()
         identifiers = normalize_identifiers(event, rules)
+        if event.type == IDENTIFIERS_REMOVED:
+            return self._detach(event, identifiers.linkable)
         if not identifiers.linkable:
             raise UnlinkableEvent("no identifier that can link a profile (all rejected or blocklisted)")
         writes = field_writes(event, rules)
@@ -168,6 +171,53 @@ class ProfileSync:
             outcome.evidence |= {i.key for i in linked.linked}
         return outcome
 
+    # -- identifiers.removed --------------------------------------------------------------------
+    def _detach(self, event: CanonicalEvent, identifiers: Sequence[Identifier]) -> SyncOutcome:
+        """Take the identifiers' links off the profiles that own them; the profiles keep their
+        fields. Nothing owned (a replay, or never linked) is nothing to do. Unlike the other
+        event types its effect depends on order: CDC applies a row's changes in source order."""
+        outcome = SyncOutcome(profile_id="")
+        detached_by_profile: dict[str, list[Identifier]] = {}
+        pending = list(identifiers)
+        expected_live: dict[str, str] = {}  # identifier key -> the live profile it must still be on
+        for _ in range(MAX_ATTEMPTS):
+            owners = self._repo.owners([i.key for i in pending])
+            by_owner: dict[str, list[Identifier]] = {}
+            for identifier in pending:
+                owner = owners.get(identifier.key)
+                if owner is None or owner.blocked:
+                    continue
+                live = self._repo.resolve(owner.profile_id)
+                # a link re-pointed by a merge is still the one to remove; one made on another
+                # profile after a concurrent removal is not
+                if expected_live.setdefault(identifier.key, live) == live:
+                    by_owner.setdefault(owner.profile_id, []).append(identifier)
+            pending = []
+            for owner_id, owned in sorted(by_owner.items()):
+                removed = self._repo.detach_identifiers(owner_id, owned)
+                for identifier in removed:
+                    detached_by_profile.setdefault(expected_live[identifier.key], []).append(identifier)
+                pending.extend(i for i in owned if i not in removed)
+            if not pending:
+                break
+        else:
+            raise ConcurrencyExhausted(f"event {event.idempotency_key} lost {MAX_ATTEMPTS} races")
+
+        for profile_id, removed in sorted(detached_by_profile.items()):
+            record = EventRecord(
+                source=event.source,
+                event_id=event.event_id,
+                type=event.type,
+                occurred_at=event.occurred_at.astimezone(UTC).isoformat(),
+                identifier_keys=(),  # a removal is no evidence that identifiers belong together
+                writes=(),
+                detached_keys=tuple(sorted(i.key for i in removed)),
+            )
+            self._repo.record_event(profile_id, record, None)
+            outcome.profile_id = outcome.profile_id or profile_id
+            outcome.detached.extend(removed)
+        return outcome
+
     # -- merges ---------------------------------------------------------------------------------
     def _merge(self, profile_ids: list[str], event: CanonicalEvent) -> str | None:
         """Merge every profile into the smallest id (deterministic survivor); None = retry."""
@@ -205,7 +255,8 @@ class ProfileSync:
         else:
             return None
         return TimelineEntry(
-            sort_key=f"{occurred.isoformat()}#{kind}#{event.source}#{event.event_id}",
+            # a replay replaces its original's entry instead of adding a second one
+            sort_key=f"{occurred.isoformat()}#{kind}#{event.source}#{original_event_id(event.event_id)}",
             kind=kind,
             occurred_at=occurred.isoformat(),
             source=event.source,

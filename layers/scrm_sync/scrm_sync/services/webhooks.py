@@ -88,6 +88,7 @@ class WebhookIngest:
         queue: EventQueue,
         rules: Callable[[], Rules] = lambda: DEFAULT_RULES,
         schema_watch: SchemaWatch | None = None,
+        enrichment_queue: EventQueue | None = None,
     ) -> None:
         self._adapters = adapters
         self._credentials = credentials
@@ -95,6 +96,7 @@ class WebhookIngest:
         self._queue = queue
         self._rules = rules
         self._schema_watch = schema_watch
+        self._enrichment_queue = enrichment_queue
 
     def handle(self, request: WebhookRequest) -> WebhookReply:
         adapter = self._adapters.get(request.channel)
@@ -126,6 +128,10 @@ class WebhookIngest:
             messages = [(str(i), event.to_message()) for i, event in enumerate(events)]
             if self._queue.send(messages):
                 raise QueueUnavailable("webhook events could not be enqueued")
+        if push.enrichments and self._enrichment_queue is not None:
+            requests = [(str(i), json.dumps(r)) for i, r in enumerate(push.enrichments)]
+            if self._enrichment_queue.send(requests):  # a platform retry re-queues it: harmless
+                raise QueueUnavailable("enrichment requests could not be enqueued")
         reply = adapter.ack(request, push)
         return replace(reply, drift_kinds=drift_kinds) if drift_kinds else reply
 

@@ -1,0 +1,67 @@
+"""SQS batches of contact enrichment requests: WeCom's API, then one more canonical event.
+
+A WeCom outage never holds back sync (the push already updated the profile): failed requests
+are retried with exponential backoff (the message's visibility is pushed out), and after the
+queue's maxReceiveCount they wait in the dead-letter queue. Rejections (the contact no longer
+exists for the corp) cannot succeed later and are counted, not retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
+from scrm_sync.bootstrap import client, container
+from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+MAX_BACKOFF_SECONDS = 900
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """10 s, 20 s, 40 s ... up to 15 minutes: WeCom outages are usually short."""
+    return min(10 * 2 ** max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    request = ContactEnrichmentRequest.model_validate_json(record.body)
+    try:
+        container().enrichment.enrich(request)
+    except WeComRejected as exc:
+        metrics.add_metric("EnrichmentRejected", MetricUnit.Count, 1)
+        logger.warning(
+            "contact enrichment rejected", extra={"event": request.event_id, "errcode": exc.errcode}
+        )
+        return
+    except WeComUnavailable:
+        delay = backoff_seconds(int(record.attributes.approximate_receive_count or 1))
+        client("sqs").change_message_visibility(
+            QueueUrl=container().settings.enrichment_queue_url,
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=delay,
+        )
+        metrics.add_metric("EnrichmentDeferred", MetricUnit.Count, 1)
+        logger.info(
+            "WeCom API unavailable; retrying later", extra={"event": request.event_id, "delay": delay}
+        )
+        raise
+    metrics.add_metric("ContactsEnriched", MetricUnit.Count, 1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )

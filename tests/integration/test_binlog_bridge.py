@@ -1,0 +1,571 @@
+"""The local binlog bridge: a real MariaDB (ROW binlog) streamed into moto's Kinesis as DMS
+records, decoded with the same codec CdcFunction uses."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from scrm_local.aws import Clients
+from scrm_local.binlog_bridge import BinlogBridge, BinlogPosition, TableDdl, bridge_for_stack, table_ddl
+from scrm_local.settings import Settings
+from scrm_local.stack import LocalStack
+from scrm_local.template import Template
+from scrm_sync.domain.cdc import ControlChange, RowChange, decode_dms
+
+from tests.fixtures.local_stack.support import handler_module
+from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+
+STREAM = "scrm-cdc"
+
+
+class SimulatedCrash(BaseException):
+    """Ends the bridge's thread like a killed process would (not caught as an ordinary error)."""
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDB]:
+    if not mariadb_available():
+        pytest.skip("needs MariaDB server binaries (apt-get install mariadb-server)")
+    with running_mariadb() as server:
+        yield server
+
+
+@pytest.fixture
+def schema(mariadb: MariaDB) -> str:
+    """A fresh database per test: the bridge streams only its own schema."""
+    name = f"shop_{uuid.uuid4().hex[:8]}"
+    mariadb.create_database(name)
+    mariadb.execute(
+        "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(40), balance DECIMAL(10,2), "
+        "updated_at DATETIME(3), born DATE, opens TIME, avatar VARBINARY(16), profile JSON, "
+        "tags SET('vip','new'))",
+        database=name,
+    )
+    mariadb.execute(
+        "CREATE TABLE order_lines (shop_id INT, order_no VARCHAR(20), qty INT, "
+        "PRIMARY KEY (shop_id, order_no))",
+        database=name,
+    )
+    return name
+
+
+@pytest.fixture
+def kinesis(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for variable, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    # an endpoint left by another test would send these calls to a real moto server instead
+    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS"):
+        monkeypatch.delenv(variable, raising=False)
+    with mock_aws():
+        client = boto3.client("kinesis", region_name="us-east-1")
+        # moto's backends are process-wide: never inherit a stream another test left behind
+        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_stream(StreamName=STREAM, EnforceConsumerDeletion=True)
+        client.create_stream(StreamName=STREAM, ShardCount=2)
+        yield client
+
+
+@pytest.fixture
+def bridges() -> Iterator[list[BinlogBridge]]:
+    """Bridges a test started; each is stopped at the end whatever happened."""
+    started: list[BinlogBridge] = []
+    yield started
+    for bridge in started:
+        bridge.stop()
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.05)
+
+
+def start_bridge(
+    bridges: list[BinlogBridge], mariadb: MariaDB, schema: str, kinesis: Any, checkpoint: Path
+) -> BinlogBridge:
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint)
+    bridges.append(bridge)
+    bridge.start()
+    assert bridge.ready.wait(20), "the bridge did not fix its start position"
+    return bridge
+
+
+def stream_records(kinesis: Any) -> list[dict[str, Any]]:
+    """Every record in the stream, shard by shard, in sequence order within a shard."""
+    records = []
+    for shard in kinesis.list_shards(StreamName=STREAM)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator)
+            if not response["Records"]:
+                break
+            records.extend(response["Records"])
+            iterator = response.get("NextShardIterator")
+    return records
+
+
+def changes(kinesis: Any) -> list[RowChange | ControlChange]:
+    """The decoded changes in commit order (transaction, then record id), whatever the shard."""
+    decoded = [decode_dms(r["Data"], r["SequenceNumber"]) for r in stream_records(kinesis)]
+    return sorted(decoded, key=_commit_order)
+
+
+def _commit_order(change: RowChange | ControlChange) -> tuple[int, int]:
+    gtid, record_id = change.position.rsplit(":", 1)
+    return int(gtid.rsplit("-", 1)[1]), int(record_id)
+
+
+def wait_for_changes(kinesis: Any, count: int) -> list[RowChange | ControlChange]:
+    return wait_for(lambda: (found := changes(kinesis)) and len(found) >= count and found)
+
+
+def commit(mariadb: MariaDB, schema: str, *statements: tuple[str, tuple[Any, ...]]) -> str:
+    """Runs the statements as one transaction; returns its GTID."""
+    with contextlib.closing(mariadb.connect(schema)) as connection, connection.cursor() as cursor:
+        connection.begin()
+        for sql, args in statements:
+            cursor.execute(sql, args)
+        connection.commit()
+        cursor.execute("SELECT @@last_gtid")
+        return str(cursor.fetchone()[0])
+
+
+def insert_customer(mariadb: MariaDB, schema: str, customer_id: int, name: str = "Li Lei") -> str:
+    return commit(mariadb, schema, ("INSERT INTO customers (id, name) VALUES (%s, %s)", (customer_id, name)))
+
+
+def rows(found: list[RowChange | ControlChange]) -> list[RowChange]:
+    return [c for c in found if isinstance(c, RowChange)]
+
+
+# --- rows ---------------------------------------------------------------------------------------
+@pytest.mark.mariadb
+def test_row_changes_become_dms_records_in_commit_order(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    start_bridge(bridges, mariadb, schema, kinesis, tmp_path / "checkpoint.json")
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    first = commit(
+        mariadb,
+        schema,
+        (
+            "INSERT INTO customers VALUES (1, '张三', 12.50, '2024-05-06 07:08:09.123', '1990-01-02', "
+            "'09:30:00', 'hi', '{\"level\": \"gold\", \"points\": [1, 2]}', 'vip,new')",
+            (),
+        ),
+    )
+    second = commit(
+        mariadb,
+        schema,
+        ("INSERT INTO customers (id, name) VALUES (2, 'Han Meimei'), (3, 'Wei Hua')", ()),
+        ("UPDATE customers SET name = 'Li Lei', balance = 99.99 WHERE id = 1", ()),
+        ("INSERT INTO order_lines VALUES (7, 'SO-1', 2)", ()),
+    )
+    third = commit(mariadb, schema, ("DELETE FROM customers WHERE id = 2", ()))
+
+    found = wait_for_changes(kinesis, 6)
+    assert len(found) == 6
+    assert all(isinstance(c, RowChange) and c.schema == schema for c in found)
+    assert [(c.position, c.operation, c.table) for c in found] == [
+        (f"{first}:1", "insert", "customers"),
+        (f"{second}:1", "insert", "customers"),
+        (f"{second}:2", "insert", "customers"),
+        (f"{second}:3", "update", "customers"),
+        (f"{second}:4", "insert", "order_lines"),
+        (f"{third}:1", "delete", "customers"),
+    ]
+    inserted, _, _, updated, line, deleted = rows(found)
+    assert inserted.row == {
+        "id": 1,
+        "name": "张三",
+        "balance": "12.50",
+        "updated_at": "2024-05-06T07:08:09.123000",
+        "born": "1990-01-02",
+        "opens": "09:30:00",
+        "avatar": "hi",
+        "profile": {"level": "gold", "points": [1, 2]},
+        "tags": ["new", "vip"],
+    }
+    assert inserted.before is None
+    assert updated.before == inserted.row
+    assert updated.row == {**inserted.row, "name": "Li Lei", "balance": "99.99"}
+    assert line.row == {"shop_id": 7, "order_no": "SO-1", "qty": 2}
+    assert deleted.row["id"] == 2 and deleted.before is None
+    assert all(before <= c.committed_at <= datetime.now(UTC) + timedelta(seconds=1) for c in found)
+
+    # DMS primary-key partitioning: one row's changes share a key (and so a shard).
+    keys = {
+        json.loads(r["Data"])["metadata"]["partition-key-value"]: r["PartitionKey"]
+        for r in stream_records(kinesis)
+    }
+    assert all(value == key for value, key in keys.items())
+    assert set(keys) == {
+        f"{schema}.customers.1",
+        f"{schema}.customers.2",
+        f"{schema}.customers.3",
+        f"{schema}.order_lines.7|SO-1",
+    }
+
+
+@pytest.mark.mariadb
+def test_without_a_checkpoint_it_can_start_at_the_beginning_of_the_binlog(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    existing = insert_customer(mariadb, schema, 1)  # before the bridge starts
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, tmp_path / "cp.json", start_from="beginning")
+    bridges.append(bridge)
+    bridge.start()
+
+    found = wait_for_changes(kinesis, 3)
+    assert [(type(c).__name__, c.operation, c.table) for c in found] == [
+        ("ControlChange", "create-table", "customers"),
+        ("ControlChange", "create-table", "order_lines"),
+        ("RowChange", "insert", "customers"),
+    ]
+    assert found[-1].position == f"{existing}:1"
+
+
+# --- DDL ----------------------------------------------------------------------------------------
+@pytest.mark.mariadb
+def test_table_ddl_on_the_schema_becomes_control_records(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    other = f"other_{uuid.uuid4().hex[:8]}"
+    mariadb.create_database(other)
+    start_bridge(bridges, mariadb, schema, kinesis, tmp_path / "checkpoint.json")
+
+    statements = [
+        "ALTER TABLE customers ADD COLUMN nickname VARCHAR(20)",
+        "CREATE TABLE coupons (code VARCHAR(10) PRIMARY KEY)",
+        "RENAME TABLE coupons TO vouchers",
+        "DROP TABLE vouchers",
+    ]
+    gtids = [commit(mariadb, schema, (sql, ())) for sql in statements]
+    mariadb.execute("CREATE TABLE elsewhere (id INT PRIMARY KEY)", database=other)  # not streamed
+    after = insert_customer(mariadb, schema, 5)
+
+    found = wait_for_changes(kinesis, 5)
+    controls = [c for c in found if isinstance(c, ControlChange)]
+    assert [(c.position, c.operation, c.schema, c.table) for c in controls] == [
+        (f"{gtids[0]}:1", "add-column", schema, "customers"),
+        (f"{gtids[1]}:1", "create-table", schema, "coupons"),
+        (f"{gtids[2]}:1", "rename-table", schema, "coupons"),
+        (f"{gtids[3]}:1", "drop-table", schema, "vouchers"),
+    ]
+    assert controls[0].detail == {"table-def": {"statement": statements[0]}}
+    (row,) = rows(found)
+    assert row.position == f"{after}:1" and row.row["nickname"] is None  # the new column streams
+    assert len(changes(kinesis)) == 5
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        ("ALTER TABLE customers ADD COLUMN z INT", [TableDdl(None, "customers", "add-column")]),
+        ("ALTER TABLE `shop`.`t` ADD (a INT, b INT)", [TableDdl("shop", "t", "add-column")]),
+        ("alter table t drop column z", [TableDdl(None, "t", "drop-column")]),
+        ("ALTER TABLE t RENAME COLUMN a TO b", [TableDdl(None, "t", "rename-column")]),
+        ("ALTER TABLE t MODIFY a BIGINT", [TableDdl(None, "t", "column-type-change")]),
+        ("ALTER TABLE t RENAME TO u", [TableDdl(None, "t", "rename-table")]),
+        ("ALTER TABLE t ADD c INT, DROP d", [TableDdl(None, "t", "change-columns")]),
+        (
+            "ALTER TABLE t ADD INDEX i (a), ADD COLUMN c VARCHAR(5) DEFAULT 'x,y'",
+            [TableDdl(None, "t", "change-columns")],
+        ),
+        ("CREATE TABLE IF NOT EXISTS t(id INT)", [TableDdl(None, "t", "create-table")]),
+        ("CREATE OR REPLACE TABLE s.t (id INT)", [TableDdl("s", "t", "create-table")]),
+        (
+            "DROP TABLE IF EXISTS `a`, s.`b``c` /* generated by server */",
+            [TableDdl(None, "a", "drop-table"), TableDdl("s", "b`c", "drop-table")],
+        ),
+        (
+            "RENAME TABLE a TO b, s.c TO s.d",
+            [TableDdl(None, "a", "rename-table"), TableDdl("s", "c", "rename-table")],
+        ),
+        ("TRUNCATE t", [TableDdl(None, "t", "truncate-table")]),
+        ("CREATE DATABASE shop", []),
+        ("CREATE INDEX i ON t (a)", []),
+        ("GRANT SELECT ON shop.* TO someone", []),
+    ],
+)
+def test_table_ddl_names_tables_and_dms_operations(statement: str, expected: list[TableDdl]) -> None:
+    assert table_ddl(statement) == expected
+
+
+# --- restarts -----------------------------------------------------------------------------------
+@pytest.mark.mariadb
+def test_restart_resumes_at_the_checkpoint_without_a_gap(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    checkpoint = tmp_path / "state" / "checkpoint.json"
+    first = start_bridge(bridges, mariadb, schema, kinesis, checkpoint)
+    gtids = [insert_customer(mariadb, schema, 1)]
+    wait_for_changes(kinesis, 1)
+
+    first.stop()
+    assert not first.running
+    saved = json.loads(checkpoint.read_text())
+    assert saved["gtid"] == gtids[0]
+
+    gtids += [insert_customer(mariadb, schema, 2), insert_customer(mariadb, schema, 3)]  # while down
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint)
+    gtids.append(insert_customer(mariadb, schema, 4))
+
+    found = wait_for_changes(kinesis, 4)
+    assert [c.position for c in found] == [f"{gtid}:1" for gtid in gtids]  # all, once each
+    assert [c.row["id"] for c in rows(found)] == [1, 2, 3, 4]
+    wait_for(lambda: json.loads(checkpoint.read_text())["gtid"] == gtids[-1])
+
+
+@pytest.mark.mariadb
+def test_a_crash_between_put_and_checkpoint_resends_identical_records(
+    mariadb: MariaDB,
+    schema: str,
+    kinesis: Any,
+    tmp_path: Path,
+    bridges: list[BinlogBridge],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    crashing = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint)
+    crashed = threading.Event()
+
+    def crash_before_checkpoint(_source: str, _position: BinlogPosition) -> None:
+        raise SimulatedCrash
+
+    def run_until_crash() -> None:
+        try:
+            crashing.run_forever(threading.Event())
+        except SimulatedCrash:
+            crashed.set()
+
+    thread = threading.Thread(target=run_until_crash, daemon=True)
+    thread.start()
+    assert crashing.ready.wait(20)  # the start position is saved before `ready`
+    monkeypatch.setattr(crashing.checkpoints, "save", crash_before_checkpoint)
+
+    lost_checkpoint = commit(
+        mariadb,
+        schema,
+        ("INSERT INTO customers (id, name) VALUES (1, 'a'), (2, 'b')", ()),
+        ("UPDATE customers SET name = 'c' WHERE id = 1", ()),
+    )
+    assert crashed.wait(20), "the bridge did not reach the checkpoint"
+    thread.join(10)
+    sent_before_crash = stream_records(kinesis)
+    assert len(sent_before_crash) == 3  # put_records happened, the checkpoint did not
+
+    later = insert_customer(mariadb, schema, 3)
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint)
+    found = wait_for_changes(kinesis, 7)
+
+    positions = [c.position for c in found]
+    assert positions == [
+        f"{lost_checkpoint}:1",
+        f"{lost_checkpoint}:1",
+        f"{lost_checkpoint}:2",
+        f"{lost_checkpoint}:2",
+        f"{lost_checkpoint}:3",
+        f"{lost_checkpoint}:3",
+        f"{later}:1",
+    ]
+    # The re-sent transaction is byte for byte what was sent before the crash.
+    copies = Counter(r["Data"] for r in stream_records(kinesis))
+    assert all(copies[r["Data"]] == 2 for r in sent_before_crash)
+    assert json.loads(checkpoint.read_text())["gtid"] == later
+
+
+@pytest.mark.mariadb
+def test_a_dropped_replication_connection_is_resumed_without_loss(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    start_bridge(bridges, mariadb, schema, kinesis, tmp_path / "checkpoint.json")
+    gtids = [insert_customer(mariadb, schema, 1)]
+    wait_for_changes(kinesis, 1)
+
+    with contextlib.closing(mariadb.connect()) as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%%'")
+        dumps = [row[0] for row in cursor.fetchall()]
+        assert dumps, "no replication connection to drop"
+        for dump in dumps:
+            cursor.execute(f"KILL {int(dump)}")
+
+    gtids += [insert_customer(mariadb, schema, 2), insert_customer(mariadb, schema, 3)]
+    found = wait_for_changes(kinesis, 3)
+    assert [c.position for c in found] == [f"{gtid}:1" for gtid in gtids]
+
+
+@pytest.mark.mariadb
+def test_stop_interrupts_the_blocking_read_and_run_forever_honours_its_event(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    # A heartbeat far longer than the bound below: only the interrupt can end the read in time.
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, tmp_path / "a.json", heartbeat=60)
+    bridges.append(bridge)
+    bridge.start()
+    assert bridge.ready.wait(20)
+    insert_customer(mariadb, schema, 1)
+    wait_for_changes(kinesis, 1)  # connected and blocked on the next event
+    started = time.monotonic()
+    bridge.stop()
+    assert not bridge.running
+    assert time.monotonic() - started < 5.0
+
+    # Without stop(), the server's heartbeat wakes the blocked read up to see the event.
+    other = BinlogBridge(mariadb.url(schema), kinesis, STREAM, tmp_path / "b.json")
+    stop = threading.Event()
+    thread = threading.Thread(target=other.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    assert other.ready.wait(20)
+    insert_customer(mariadb, schema, 2)
+    wait_for_changes(kinesis, 2)  # `other` streamed it, and now waits for the next event
+    stop.set()
+    thread.join(15)
+    assert not thread.is_alive()
+
+
+# --- the local stack ----------------------------------------------------------------------------
+CDC_PROJECT_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  CdcStream:
+    Type: AWS::Kinesis::Stream
+    Properties:
+      ShardCount: 1
+  CdcFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/cdc/
+      Handler: app.lambda_handler
+      Runtime: python3.12
+      Events:
+        Changes:
+          Type: Kinesis
+          Properties:
+            Stream: !GetAtt CdcStream.Arn
+            StartingPosition: LATEST
+"""
+
+CDC_HANDLER = """\
+import base64
+
+from scrm_sync.domain.cdc import decode_dms
+
+CHANGES = []
+
+
+def lambda_handler(event, context):
+    for record in event["Records"]:
+        kinesis = record["kinesis"]
+        CHANGES.append(decode_dms(base64.b64decode(kinesis["data"]), kinesis["sequenceNumber"]))
+    return {"batchItemFailures": []}
+"""
+
+
+@pytest.mark.mariadb
+def test_scrm_local_run_streams_the_binlog_to_the_cdc_function(
+    mariadb: MariaDB, schema: str, tmp_path: Path
+) -> None:
+    (tmp_path / "template.yaml").write_text(CDC_PROJECT_TEMPLATE)
+    (tmp_path / "functions" / "cdc").mkdir(parents=True)
+    (tmp_path / "functions" / "cdc" / "app.py").write_text(CDC_HANDLER)
+    settings = Settings.from_env(
+        {"SCRM_CDC_MYSQL_URL": mariadb.url(schema), "MOTO_PORT": "0", "PORT": "0"}, cwd=tmp_path
+    )
+    stack = LocalStack(settings).start()
+    try:
+        assert stack.binlog_bridge is not None and stack.binlog_bridge.ready.wait(20)
+        assert "binlog" in stack.describe()
+        gtid = insert_customer(mariadb, schema, 1)
+        handler = handler_module(stack, "CdcFunction")
+        (change,) = wait_for(lambda: handler.CHANGES)
+        assert (change.table, change.operation, change.position) == ("customers", "insert", f"{gtid}:1")
+    finally:
+        stack.stop()
+    assert not stack.binlog_bridge.running
+    assert (tmp_path / ".local-state" / "cdc-checkpoint.json").is_file()
+
+
+def _stack_settings(tmp_path: Path, resources: str, **values: Any) -> Settings:
+    template = tmp_path / "template.yaml"
+    template.write_text(f"AWSTemplateFormatVersion: '2010-09-09'\nResources:\n{resources}")
+    return Settings(template_path=template, project_root=tmp_path, stack_name="local", **values)
+
+
+def test_the_stack_feeds_the_templates_cdc_stream(tmp_path: Path) -> None:
+    settings = _stack_settings(
+        tmp_path,
+        "  CdcStream:\n    Type: AWS::Kinesis::Stream\n    Properties:\n      ShardCount: 1\n",
+        cdc_mysql_url="mysql://sync:p%40ss@db.local:3307/sys_info",
+        cdc_tables=("members",),
+    )
+    bridge = bridge_for_stack(settings, Template.load(settings), Clients("http://127.0.0.1:1"))
+    assert bridge is not None
+    assert bridge.stream_name == "local-CdcStream"
+    assert (bridge.source.host, bridge.source.port, bridge.source.schema) == ("db.local", 3307, "sys_info")
+    assert bridge.source.password == "p@ss" and "p@ss" not in repr(bridge.source)
+    assert bridge.tables == {"members"}
+    assert bridge.checkpoints.path == tmp_path / ".local-state" / "cdc-checkpoint.json"
+
+
+def test_the_stack_does_not_start_a_bridge_without_a_cdc_stream(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _stack_settings(
+        tmp_path,
+        "  Other:\n    Type: AWS::SQS::Queue\n",
+        cdc_mysql_url="mysql://root@127.0.0.1:3306/sys_info",
+    )
+    with caplog.at_level(logging.ERROR):
+        assert bridge_for_stack(settings, Template.load(settings), Clients("http://127.0.0.1:1")) is None
+    assert "CdcStream" in caplog.text
+    assert (
+        bridge_for_stack(Settings.from_env({}, cwd=tmp_path), Template.load(settings), Clients("x")) is None
+    )
+
+
+def test_settings_read_the_cdc_variables(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "SCRM_CDC_MYSQL_URL": "mysql://u:p@h:1/db",
+            "SCRM_CDC_TABLES": "members, orders",
+            "SCRM_CDC_CHECKPOINT": str(tmp_path / "cp.json"),
+        },
+        cwd=tmp_path,
+    )
+    assert settings.cdc_mysql_url == "mysql://u:p@h:1/db"
+    assert settings.cdc_tables == ("members", "orders")
+    assert settings.cdc_checkpoint == tmp_path / "cp.json"
+
+
+def test_a_url_without_a_database_is_refused() -> None:
+    with pytest.raises(ValueError, match="one database"):
+        BinlogBridge("mysql://root@127.0.0.1:3306/", None, STREAM, Path("cp.json"))

@@ -1,0 +1,80 @@
+"""config/pos_schema.sql loads into a real MariaDB, and its rows, read back with pymysql's types
+(DATETIME, DECIMAL, JSON text), map through the shipped pos.* table mappings."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pymysql
+import pytest
+from scrm_sync.domain.cdc import RowChange
+from scrm_sync.domain.rules import load_rules
+from scrm_sync.domain.table_mapping import events_for_change
+
+from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+
+pytestmark = pytest.mark.mariadb
+ROOT = Path(__file__).resolve().parents[2]
+RULES = load_rules({})
+
+
+def statements(sql: str) -> list[str]:
+    without_comments = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in without_comments.split(";") if statement.strip()]
+
+
+@pytest.fixture(scope="module")
+def mariadb() -> Iterator[MariaDB]:
+    if not mariadb_available():
+        pytest.skip("needs MariaDB server binaries (apt-get install mariadb-server)")
+    with running_mariadb() as server:
+        for statement in statements((ROOT / "config" / "pos_schema.sql").read_text(encoding="utf-8")):
+            server.execute(statement)
+        yield server
+
+
+def read_row(mariadb: MariaDB, sql: str, key: str) -> dict:
+    with (
+        contextlib.closing(mariadb.connect("pos", cursorclass=pymysql.cursors.DictCursor)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, (key,))
+        return dict(cursor.fetchone())
+
+
+def test_a_pos_member_and_order_map_to_events(mariadb):
+    lines = [{"sku": "LIP-RED-01", "name": "丝绒口红", "quantity": 1, "price": "259.00", "amount": "259.00"}]
+    mariadb.execute(
+        "INSERT INTO members (member_no, phone, name, level, store) VALUES (%s, %s, %s, %s, %s)",
+        ("M0001234", "138 0013 8000", "王小明", "gold", "SH-017"),
+        database="pos",
+    )
+    mariadb.execute(
+        "INSERT INTO orders (order_no, member_no, store, status, total, `lines`, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        ("S017-1", "M0001234", "SH-017", "paid", "259.00", json.dumps(lines), "2026-11-02 14:05:11"),
+        database="pos",
+    )
+    committed = datetime(2026, 11, 2, 6, 5, 12, tzinfo=UTC)
+    member = read_row(mariadb, "SELECT * FROM members WHERE member_no = %s", "M0001234")
+    order = read_row(mariadb, "SELECT * FROM orders WHERE order_no = %s", "S017-1")
+    assert isinstance(member["updated_at"], datetime) and isinstance(order["total"], Decimal)
+
+    (profile_event,) = events_for_change(
+        RowChange("pos", "members", "insert", member, None, committed, "1:1"),
+        RULES.table_mapping("pos.members"),
+    )
+    assert profile_event.attributes == {"name": "王小明", "member_level": "gold", "home_store": "SH-017"}
+    assert profile_event.occurred_at.utcoffset().total_seconds() == 8 * 3600  # naive DATETIME, Shanghai
+
+    (order_event,) = events_for_change(
+        RowChange("pos", "orders", "insert", order, None, committed, "1:2"), RULES.table_mapping("pos.orders")
+    )
+    assert order_event.order.total == Decimal("259.00")
+    assert [line.sku for line in order_event.order.lines] == ["LIP-RED-01"]
+    assert order_event.order.created_at == datetime(2026, 11, 2, 6, 5, 11, tzinfo=UTC)
