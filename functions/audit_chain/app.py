@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.dynamo_codec import from_item
 from scrm_sync.adapters.dynamodb import PROFILE_SK
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.audit import profile_changes
+from scrm_sync.entrypoints.logging import pii_safe_logger
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 

@@ -9,7 +9,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
@@ -17,15 +17,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.cdc import ControlChange, MalformedChange, RowChange, decode_dms
 from scrm_sync.entrypoints.batch import InOrderBatchProcessor
+from scrm_sync.entrypoints.logging import pii_safe_logger
+from scrm_sync.entrypoints.observability import SourceBreakdown
 from scrm_sync.services.cdc import CdcOutcome
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 # in order, and a fully failed batch is a partial response too: Lambda retries from its first record
 processor = InOrderBatchProcessor(
     event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
 )
+by_table = SourceBreakdown()  # the "source" of a change is its table
 
 
 def record_handler(record: KinesisStreamRecord) -> None:
@@ -76,6 +79,8 @@ def _report(change: RowChange | ControlChange, outcome: CdcOutcome) -> None:
     metrics.add_metric("CdcChangesApplied", MetricUnit.Count, 1)
     lag_ms = (datetime.now(UTC) - change.committed_at).total_seconds() * 1000
     metrics.add_metric("SyncLag", MetricUnit.Milliseconds, max(lag_ms, 0.0))
+    by_table.count(change.table_key, "CdcChangesApplied")
+    by_table.lag(change.table_key, lag_ms)
     context = {"table": outcome.table_key, "operation": change.operation, "position": change.position}
     if outcome.unlinkable:
         metrics.add_metric("CdcUnlinkable", MetricUnit.Count, len(outcome.unlinkable))
@@ -100,4 +105,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     failures = len(response.get("batchItemFailures", []))
     if failures:
         metrics.add_metric("CdcChangesFailed", MetricUnit.Count, failures)
+    by_table.flush()
     return dict(response)

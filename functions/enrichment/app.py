@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,11 +18,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
 from scrm_sync.bootstrap import client, container
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
+from scrm_sync.entrypoints.logging import pii_safe_logger
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 MAX_BACKOFF_SECONDS = 900
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
+from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ingest import BadRequest, QueueUnavailable
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()

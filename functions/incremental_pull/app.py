@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
+from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.incremental_pull import TableReport
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response
+from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ports import ConcurrentChange
 from scrm_sync.services.profiles import MAX_TIMELINE_LIMIT
 from scrm_sync.services.unlink import CannotUnlink, NotLinked
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 app = APIGatewayHttpResolver()
 

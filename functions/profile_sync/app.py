@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.events import CanonicalEvent
-from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor
+from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, log_failures
+from scrm_sync.entrypoints.logging import pii_safe_logger
+from scrm_sync.entrypoints.observability import SourceBreakdown
 
-logger = Logger()
+logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = ConcurrentBatchProcessor(event_type=EventType.SQS, workers=8)
 metrics_lock = threading.Lock()  # records are processed on several threads
+by_source = SourceBreakdown()
 
 
 def record_handler(record: SQSRecord) -> None:
     event = CanonicalEvent.model_validate_json(record.body)
     outcome = container().sync.apply(event)
     lag_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000
+    # a redelivered event finds every field version already there: counted, not an error
+    duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
     with metrics_lock:
         metrics.add_metric("EventsSynced", MetricUnit.Count, 1)
         metrics.add_metric("SyncLag", MetricUnit.Milliseconds, max(lag_ms, 0.0))
@@ -35,6 +41,13 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric("FieldConflicts", MetricUnit.Count, len(outcome.conflicts))
         if outcome.merged:
             metrics.add_metric("ProfilesMerged", MetricUnit.Count, len(outcome.merged))
+        if duplicate:
+            metrics.add_metric("EventsDuplicate", MetricUnit.Count, 1)
+    by_source.count(event.source, "EventsSynced")
+    by_source.count(event.source, "FieldConflicts", len(outcome.conflicts))
+    by_source.count(event.source, "ProfilesMerged", len(outcome.merged))
+    by_source.count(event.source, "EventsDuplicate", int(duplicate))
+    by_source.lag(event.source, lag_ms)
     logger.debug(
         "event synced",
         extra={
@@ -47,6 +60,14 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
+def _source_of(body: str) -> str:
+    try:
+        source = json.loads(body).get("source")
+    except (ValueError, AttributeError):
+        return "unreadable"
+    return source if isinstance(source, str) and source else "unreadable"
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -55,7 +76,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-    failures = len(response.get("batchItemFailures", []))
-    if failures:
-        metrics.add_metric("EventsFailed", MetricUnit.Count, failures)
+    log_failures(processor, logger)
+    failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+    if failed_ids:
+        metrics.add_metric("EventsFailed", MetricUnit.Count, len(failed_ids))
+        for record in event.get("Records", []):
+            if record.get("messageId") in failed_ids:
+                by_source.count(_source_of(record.get("body", "")), "EventsFailed")
+    by_source.flush()
     return dict(response)

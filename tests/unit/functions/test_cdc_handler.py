@@ -80,7 +80,7 @@ def invoke(module: types.ModuleType, event: dict[str, Any], capsys) -> tuple[dic
     metrics: dict[str, Any] = {}
     for line in capsys.readouterr().out.splitlines():
         document = json.loads(line) if line.startswith("{") else {}
-        if "_aws" in document:
+        if "_aws" in document and "source" not in document:  # service level, not the per-table breakdown
             for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
                 values = document[definition["Name"]]
                 metrics[definition["Name"]] = sum(values) if isinstance(values, list) else values
@@ -149,7 +149,8 @@ def test_a_malformed_record_is_logged_by_position_and_skipped_not_retried(handle
         ("203", "shardId-000000000003"),
     ]
     assert "13800138000" not in output and "王小明" not in output  # no personal data in the logs
-    metrics = next(json.loads(line) for line in output.splitlines() if '"_aws"' in line)
+    # the service-level document (per-table breakdowns are separate EMF documents)
+    metrics = next(json.loads(line) for line in output.splitlines() if '"CdcMalformed"' in line)
     assert metrics["CdcMalformed"] == [1.0, 1.0, 1.0]
 
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from pydantic import ValidationError
+
+from .logging import mask_phones
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
     def __init__(self, event_type: EventType, workers: int = 8) -> None:
-        super().__init__(event_type=event_type)
+        # a fully failed batch is a partial response too, never an exception: the exception's
+        # text would quote every record's error (and their inputs) into the runtime's log
+        super().__init__(event_type=event_type, raise_on_entire_batch_failure=False)
         self._workers = workers
 
     def process(self) -> list[tuple]:
@@ -50,3 +57,24 @@ class InOrderBatchProcessor(BatchProcessor):
             raise EarlierRecordFailed("an earlier record of the batch failed")
         except EarlierRecordFailed:
             return self.failure_handler(record=data, exception=sys.exc_info())
+
+
+def describe_failure(exception: BaseException | None) -> dict[str, Any]:
+    """What an operator needs from a failed record, without the values that failed: validation
+    errors by field and error type (pydantic quotes the input otherwise), other errors by type
+    and their message with phone numbers shortened."""
+    if exception is None:
+        return {"error": "unknown"}
+    if isinstance(exception, ValidationError):
+        return {
+            "error": "ValidationError",
+            "fields": [".".join(map(str, e["loc"])) + ": " + e["type"] for e in exception.errors()][:20],
+        }
+    return {"error": type(exception).__name__, "detail": mask_phones(str(exception))[:500]}
+
+
+def log_failures(processor: BatchProcessor, logger: Logger) -> None:
+    """One warning per failed record of the batch just processed."""
+    for info in processor.exceptions:
+        exception = info[1] if info else None
+        logger.warning("record failed; it will be retried", extra=describe_failure(exception))
