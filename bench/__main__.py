@@ -11,7 +11,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import domain_cpu, sdk_path, webhook_ack
+from . import archive, domain_cpu, sdk_path, webhook_ack
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -35,6 +35,7 @@ def render() -> str:
     domain = domain_cpu.run()
     sdk = sdk_path.run()
     acks = webhook_ack.run()
+    archived = archive.run()
     lam = sdk["lambda"]
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
@@ -74,6 +75,8 @@ def render() -> str:
         "| channel | p50 ms | p99 ms |",
         "|---|---|---|",
         *(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |" for name, r in acks.items()),
+        "",
+        *archive.render(archived),
     ]
     return "\n".join(lines)
 

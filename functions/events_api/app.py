@@ -25,7 +25,7 @@ app = APIGatewayHttpResolver()
 @tracer.capture_method
 def post_events() -> Response:
     services = container()
-    caller = authenticate(app.current_event, services.credentials())
+    caller = authenticate(app.current_event, services.credentials)
     request_id = app.current_event.request_context.request_id
     report = services.ingest.accept(raw_body(app.current_event), request_id, datetime.now(UTC), caller)
     metrics.add_metric("EventsReceived", MetricUnit.Count, len(report.results))

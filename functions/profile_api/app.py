@@ -25,7 +25,7 @@ app = APIGatewayHttpResolver()
 @tracer.capture_method
 def find_profile() -> Response:
     services = container()
-    authenticate(app.current_event, services.credentials())
+    authenticate(app.current_event, services.credentials)
     type_ = app.current_event.get_query_string_value("type")
     value = app.current_event.get_query_string_value("value")
     if not type_ or value is None:
@@ -41,7 +41,7 @@ def find_profile() -> Response:
 @tracer.capture_method
 def get_profile(profile_id: str) -> Response:
     services = container()
-    authenticate(app.current_event, services.credentials())
+    authenticate(app.current_event, services.credentials)
     profile = services.queries.get(profile_id)
     if profile is None:
         return error_response(404, "profile not found")
@@ -52,7 +52,7 @@ def get_profile(profile_id: str) -> Response:
 @tracer.capture_method
 def get_timeline(profile_id: str) -> Response:
     services = container()
-    authenticate(app.current_event, services.credentials())
+    authenticate(app.current_event, services.credentials)
     limit_text = app.current_event.get_query_string_value("limit", "50") or "50"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TIMELINE_LIMIT:
         return error_response(400, f"'limit' must be an integer from 1 to {MAX_TIMELINE_LIMIT}")
@@ -67,7 +67,7 @@ def get_timeline(profile_id: str) -> Response:
 def unlink_identifier(profile_id: str) -> Response:
     """Undo a wrong link: body {"identifier": {"type", "value", "scope"?}, "reason": "..."}."""
     services = container()
-    caller = authenticate(app.current_event, services.credentials())
+    caller = authenticate(app.current_event, services.credentials)
     try:
         body = app.current_event.json_body
     except ValueError:

@@ -1,13 +1,16 @@
-"""HttpApi routes on a local threaded HTTP server: request -> payload format 2.0 event -> handler
--> response, mapped back the way API Gateway HTTP APIs do it.
+"""HttpApi routes on a local threaded HTTP server: request -> payload format 2.0 event -> (Lambda
+authorizer, its verdict cached per identity) -> handler -> response, mapped back the way API
+Gateway HTTP APIs do it.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -18,8 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from .naming import LOCAL_API_ID
-from .settings import ACCOUNT_ID
-from .template import HttpRoute
+from .settings import ACCOUNT_ID, REGION
+from .template import HttpAuthorizer, HttpRoute
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +225,144 @@ NOT_FOUND = _json_response(404, {"message": "Not Found"})
 INTERNAL_ERROR = _json_response(500, {"message": "Internal Server Error"})
 TOO_LARGE = _json_response(413, {"message": "Request Entity Too Large"})
 UNAVAILABLE = _json_response(503, {"message": "Service Unavailable"})
+UNAUTHORIZED = _json_response(401, {"message": "Unauthorized"})
+FORBIDDEN = _json_response(403, {"message": "Forbidden"})
+
+
+# --- Lambda authorizers ------------------------------------------------------------------------
+class BadAuthorizerResponse(ValueError):
+    pass
+
+
+def route_arn(method: str, raw_path: str) -> str:
+    return f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{LOCAL_API_ID}/$default/{method}{raw_path}"
+
+
+def identity_values(authorizer: HttpAuthorizer, event: dict[str, Any]) -> list[str] | None:
+    """The identity source values in order; None when one is missing or empty, which API Gateway
+    answers with 401 without calling the authorizer."""
+    headers = event.get("headers") or {}
+    query = event.get("queryStringParameters") or {}
+    values = [headers.get(name.lower()) for name in authorizer.identity_headers]
+    values += [query.get(name) for name in authorizer.identity_query_strings]
+    if not all(isinstance(value, str) and value.strip() for value in values):
+        return None
+    return [str(value) for value in values]
+
+
+def build_authorizer_event(event: dict[str, Any], arn: str, identity: list[str]) -> dict[str, Any]:
+    """The REQUEST authorizer event, payload format 2.0, for a route event from build_event."""
+    auth_event: dict[str, Any] = {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": arn,
+        "identitySource": identity,
+        "routeKey": event["routeKey"],
+        "rawPath": event["rawPath"],
+        "rawQueryString": event["rawQueryString"],
+    }
+    for key in ("cookies", "headers", "queryStringParameters", "requestContext", "pathParameters"):
+        if key in event:
+            auth_event[key] = copy.deepcopy(event[key])
+    return auth_event
+
+
+def _iam_pattern(pattern: str) -> re.Pattern[str]:
+    """IAM wildcards: `*` any run of characters, `?` one character, nothing else special."""
+    return re.compile(".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*")))
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@dataclass(frozen=True)
+class AuthorizerResult:
+    """An authorizer's answer: a simple yes/no, or (without simple responses) an IAM policy that is
+    evaluated against each request's route ARN, so one cached policy can serve several routes."""
+
+    authorized: bool | None = None
+    statements: tuple[dict[str, Any], ...] = ()
+    context: dict[str, Any] | None = None
+
+    def allows(self, arn: str) -> bool:
+        if self.authorized is not None:
+            return self.authorized
+        allowed = False
+        for statement in self.statements:
+            actions = [str(a) for a in _as_list(statement.get("Action"))]
+            resources = [str(r) for r in _as_list(statement.get("Resource"))]
+            if not any(_iam_pattern(a.lower()).fullmatch("execute-api:invoke") for a in actions):
+                continue
+            if not any(_iam_pattern(r).fullmatch(arn) for r in resources):
+                continue
+            if statement.get("Effect") == "Deny":
+                return False
+            allowed = allowed or statement.get("Effect") == "Allow"
+        return allowed
+
+
+def read_authorizer_response(authorizer: HttpAuthorizer, payload: Any) -> AuthorizerResult:
+    if not isinstance(payload, dict):
+        raise BadAuthorizerResponse(f"the authorizer answered {type(payload).__name__}, not an object")
+    context = payload.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise BadAuthorizerResponse("the authorizer's context must be an object")
+    if authorizer.simple_responses:
+        if not isinstance(payload.get("isAuthorized"), bool):
+            raise BadAuthorizerResponse("a simple response needs a boolean isAuthorized")
+        return AuthorizerResult(authorized=payload["isAuthorized"], context=context)
+    policy = payload.get("policyDocument")
+    if not isinstance(payload.get("principalId"), str) or not isinstance(policy, dict):
+        raise BadAuthorizerResponse("an IAM policy response needs principalId and policyDocument")
+    statements = _as_list(policy.get("Statement"))
+    if not all(isinstance(s, dict) for s in statements):
+        raise BadAuthorizerResponse("policyDocument.Statement must be objects")
+    return AuthorizerResult(statements=tuple(statements), context=context)
+
+
+class AuthorizerCache:
+    """Authorizer results per (authorizer, identity values) for the authorizer's TTL, like API
+    Gateway's cache: a hit calls no function at all. Safe to share between request threads."""
+
+    MAX_ENTRIES = 10_000  # a flood of made-up keys must not grow the cache without bound
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, ...], tuple[float, AuthorizerResult]] = {}
+
+    @staticmethod
+    def key(authorizer: HttpAuthorizer, identity: Sequence[str]) -> tuple[str, ...]:
+        return (authorizer.api_id, authorizer.name, *identity)
+
+    def get(self, key: tuple[str, ...]) -> AuthorizerResult | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, ...], result: AuthorizerResult, ttl: int) -> None:
+        with self._lock:
+            now = self._clock()
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                while len(self._entries) >= self.MAX_ENTRIES:  # still full: drop the oldest
+                    del self._entries[next(iter(self._entries))]
+            self._entries.pop(key, None)
+            self._entries[key] = (now + ttl, result)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
 
 
 # --- server ------------------------------------------------------------------------------------
@@ -317,6 +458,7 @@ class GatewayServer(ThreadingHTTPServer):
         self.table: RouteTable | None = None if routes is None else RouteTable(routes)
         self.invoke = invoke
         self.health = health
+        self.authorizer_cache = AuthorizerCache()
         self._thread: threading.Thread | None = None
 
     @property
@@ -343,11 +485,42 @@ class GatewayServer(ThreadingHTTPServer):
             source_ip=source_ip,
             protocol=protocol,
         )
+        if match.route.authorizer is not None:
+            refusal = self.authorize(match.route.authorizer, event, method, raw_path)
+            if refusal is not None:
+                return refusal
         try:
             return map_response(self.invoke(match.route.function_id, event))
         except Exception:
             log.exception("%s (%s) failed", match.route.function_id, match.route.route_key)
             return INTERNAL_ERROR
+
+    def authorize(
+        self, authorizer: HttpAuthorizer, event: dict[str, Any], method: str, raw_path: str
+    ) -> tuple[int, list[Header], bytes] | None:
+        """Run the route's Lambda authorizer as API Gateway does: 401 without the identity, 403 when
+        refused, 500 when it fails; else None, with its context in requestContext.authorizer."""
+        identity = identity_values(authorizer, event)
+        if identity is None:
+            return UNAUTHORIZED
+        arn = route_arn(method, raw_path)
+        cacheable = authorizer.ttl > 0 and bool(identity)
+        key = AuthorizerCache.key(authorizer, identity)
+        result = self.authorizer_cache.get(key) if cacheable else None
+        if result is None:
+            try:
+                payload = self.invoke(authorizer.function_id, build_authorizer_event(event, arn, identity))
+                result = read_authorizer_response(authorizer, payload)
+            except Exception:
+                log.exception("authorizer %s (%s) failed", authorizer.name, authorizer.function_id)
+                return INTERNAL_ERROR
+            if cacheable:
+                self.authorizer_cache.put(key, result, authorizer.ttl)
+        if not result.allows(arn):
+            log.info("authorizer %s refused %s %s", authorizer.name, method, raw_path)
+            return FORBIDDEN
+        event["requestContext"]["authorizer"] = {"lambda": result.context}
+        return None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="scrm-gateway", daemon=True)

@@ -183,7 +183,9 @@ class LocalStack:
         lines = [f'scrm local stack "{self.settings.stack_name}" is ready ({self.settings.template_path})']
         lines.append(f"  API     {self.api_url}")
         for route in self.template.routes:
-            lines.append(f"          {route.method:<6} {self.api_url}{route.path}  -> {route.function_id}")
+            guard = f"  (authorizer {route.authorizer.name})" if route.authorizer else ""
+            target = f"{self.api_url}{route.path}  -> {route.function_id}{guard}"
+            lines.append(f"          {route.method:<6} {target}")
         lines.append(f"  health  {self.api_url}/healthz")
         lines.append(
             f"  moto    {self.settings.endpoint_url}  (AWS_ENDPOINT_URL for boto3 / aws --endpoint-url)"

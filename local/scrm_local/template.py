@@ -1,4 +1,5 @@
-"""Read template.yaml: functions (Globals merged), HttpApi routes, event sources, schedules.
+"""Read template.yaml: functions (Globals merged), HttpApi routes and their Lambda authorizers,
+event sources, schedules.
 
 All values come out resolved against the local stack's deterministic names (see intrinsics.py).
 """
@@ -21,9 +22,14 @@ log = logging.getLogger(__name__)
 FUNCTION_TYPES = ("AWS::Serverless::Function",)
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
+IMPLICIT_HTTP_API = "ServerlessHttpApi"  # the HttpApi SAM creates for routes without an ApiId
+NO_AUTHORIZER = "NONE"  # a route's `Auth: {Authorizer: NONE}` opts out of the DefaultAuthorizer
+IAM_AUTHORIZER = "AWS_IAM"
+DEFAULT_AUTHORIZER_TTL = 300  # API Gateway's AuthorizerResultTtlInSeconds when ReauthorizeEvery is unset
 
 __all__ = [
     "FunctionSpec",
+    "HttpAuthorizer",
     "HttpRoute",
     "ScheduleSpec",
     "SqsSource",
@@ -35,11 +41,31 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class HttpAuthorizer:
+    """A Lambda authorizer of an HttpApi (an entry of its `Auth.Authorizers`), as the gateway runs it."""
+
+    api_id: str  # logical id of the HttpApi (ServerlessHttpApi for the implicit one)
+    name: str
+    function_id: str
+    identity_headers: tuple[str, ...] = ()
+    identity_query_strings: tuple[str, ...] = ()
+    ttl: int = DEFAULT_AUTHORIZER_TTL  # Identity.ReauthorizeEvery; 0 = no caching
+    simple_responses: bool = False  # EnableSimpleResponses: {"isAuthorized", "context"} answers
+
+    @property
+    def identity_source(self) -> tuple[str, ...]:
+        return tuple(f"$request.header.{h}" for h in self.identity_headers) + tuple(
+            f"$request.querystring.{q}" for q in self.identity_query_strings
+        )
+
+
+@dataclass(frozen=True)
 class HttpRoute:
     function_id: str
     event_name: str
     method: str  # upper case, or ANY
     path: str  # /webhooks/{channel}, or $default
+    authorizer: HttpAuthorizer | None = None  # None: the route is open (no or NONE authorizer)
 
     @property
     def route_key(self) -> str:
@@ -141,6 +167,7 @@ class Template:
     def __init__(self, document: dict[str, Any], settings: Settings, live: LiveLookup | None = None) -> None:
         self.document = document
         self.settings = settings
+        self._api_auth: dict[str, tuple[dict[str, HttpAuthorizer | None], str | None]] = {}
         self.resolver = Resolver(
             document,
             stack_name=settings.stack_name,
@@ -230,7 +257,10 @@ class Template:
                 method = str(ep.get("Method") or "ANY").upper()
                 if method == "X-AMAZON-APIGATEWAY-ANY-METHOD":
                     method = "ANY"
-                routes.append(HttpRoute(lid, event_name, method, path or "$default"))
+                raw_event = (raw.get("Events") or {}).get(event_name) or {}
+                api_id = self._api_id(lid, event_name, (raw_event.get("Properties") or {}).get("ApiId"))
+                authorizer = self._route_authorizer(api_id, f"{lid}.{event_name}", ep.get("Auth"))
+                routes.append(HttpRoute(lid, event_name, method, path or "$default", authorizer))
             elif etype == "SQS":
                 sqs.append(
                     SqsSource(
@@ -281,6 +311,87 @@ class Template:
             sqs_sources=tuple(sqs),
             stream_sources=tuple(streams),
             schedules=tuple(schedules),
+        )
+
+    # --- HttpApi authorizers (SAM's Auth of the API and of each route) ---------------------------------
+    def _api_id(self, lid: str, event_name: str, raw_api_id: Any) -> str:
+        if raw_api_id is None:
+            return IMPLICIT_HTTP_API
+        if isinstance(raw_api_id, dict) and isinstance(raw_api_id.get("Ref"), str):
+            return str(raw_api_id["Ref"])
+        raise TemplateError(f"{lid}.{event_name}: ApiId must be !Ref of an AWS::Serverless::HttpApi")
+
+    def _route_authorizer(self, api_id: str, where: str, auth: Any) -> HttpAuthorizer | None:
+        """SAM's rule: a route without Auth.Authorizer uses the API's DefaultAuthorizer; NONE opts out."""
+        authorizers, default = self._authorizers(api_id)
+        name = (auth or {}).get("Authorizer") if isinstance(auth, dict) else None
+        name = default if name is None else str(name)
+        if name is None or name == NO_AUTHORIZER:
+            return None
+        if name == IAM_AUTHORIZER:
+            log.warning("%s: IAM authorization is not checked locally; the route is open", where)
+            return None
+        if name not in authorizers:
+            known = ", ".join(sorted(authorizers)) or "none"
+            raise TemplateError(f"{where}: authorizer {name} is not on {api_id} (its authorizers: {known})")
+        return authorizers[name]
+
+    def _authorizers(self, api_id: str) -> tuple[dict[str, HttpAuthorizer | None], str | None]:
+        """The API's authorizers by name (None: declared but not run locally) and its default."""
+        if api_id not in self._api_auth:
+            globals_api = (self.document.get("Globals") or {}).get("HttpApi") or {}
+            if api_id == IMPLICIT_HTTP_API:
+                raw_props: dict[str, Any] = {}
+            else:
+                spec = self.raw_resources.get(api_id)
+                if spec is None or spec.get("Type") != "AWS::Serverless::HttpApi":
+                    raise TemplateError(f"ApiId {api_id} is not an AWS::Serverless::HttpApi in the template")
+                raw_props = spec.get("Properties") or {}
+            auth = merge_globals(globals_api, raw_props).get("Auth") or {}
+            authorizers = {
+                str(name): self._authorizer(api_id, str(name), config)
+                for name, config in (auth.get("Authorizers") or {}).items()
+            }
+            default = self.resolver.resolve(auth.get("DefaultAuthorizer"))
+            self._api_auth[api_id] = (authorizers, None if default is None else str(default))
+        return self._api_auth[api_id]
+
+    def _authorizer(self, api_id: str, name: str, config: dict[str, Any]) -> HttpAuthorizer | None:
+        where = f"{api_id} authorizer {name}"
+        if "JwtConfiguration" in config:
+            log.warning("%s: JWT authorizers are not checked locally; its routes are open", where)
+            return None
+        if "FunctionArn" not in config:
+            raise TemplateError(f"{where}: needs FunctionArn (a Lambda authorizer) or JwtConfiguration")
+        version = str(self.resolver.resolve(config.get("AuthorizerPayloadFormatVersion", "")))
+        if version != "2.0":
+            raise TemplateError(
+                f"{where}: only AuthorizerPayloadFormatVersion 2.0 runs locally (found {version or 'none'})"
+            )
+        function_arn = self.resolver.resolve(config["FunctionArn"])
+        function_id = next(
+            (
+                lid
+                for lid in self.logical_ids(*FUNCTION_TYPES)
+                if resource_arn(self.resolver.resource(lid)) == function_arn
+            ),
+            None,
+        )
+        if function_id is None:
+            raise TemplateError(f"{where}: FunctionArn {function_arn} is not a function of this template")
+        identity = self.resolver.resolve(config.get("Identity") or {})
+        for kind in ("Context", "StageVariables"):
+            if identity.get(kind):
+                log.warning("%s: %s identity sources are not checked locally", where, kind)
+        ttl = int(identity.get("ReauthorizeEvery", DEFAULT_AUTHORIZER_TTL))
+        return HttpAuthorizer(
+            api_id=api_id,
+            name=name,
+            function_id=function_id,
+            identity_headers=tuple(str(h) for h in identity.get("Headers") or ()),
+            identity_query_strings=tuple(str(q) for q in identity.get("QueryStrings") or ()),
+            ttl=max(ttl, 0),
+            simple_responses=_bool(self.resolver.resolve(config.get("EnableSimpleResponses"))),
         )
 
     def _schedule(self, lid: str, event_name: str, kind: str, ep: dict[str, Any]) -> ScheduleSpec:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.cdc_factories import SELLER, trade
 from tests.e2e.conftest import RunningStack, start_local_stack
 from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,17 +54,6 @@ def stack(mariadb: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield running
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
-        time.sleep(0.2)
-
-
 def by_phone(stack: RunningStack, phone: str) -> dict | None:
     status, found = stack.call("GET", f"/profiles?type=phone&value={phone}")
     return found if status == 200 else None
@@ -99,14 +88,18 @@ def write_trade(mariadb: MariaDB, status: str, modified: str, insert: bool) -> N
 def test_inserted_and_updated_trades_reach_the_buyers_profile_and_timeline(stack, mariadb):
     started = time.monotonic()
     write_trade(mariadb, "WAIT_SELLER_SEND_GOODS", "2026-11-11 00:00:31", insert=True)
-    found = eventually(lambda: by_phone(stack, "13700137000"))
-    (order,) = eventually(lambda: orders(stack, found["profile_id"]))
+    found = wait_for(timeout=30.0, interval=0.2, predicate=lambda: by_phone(stack, "13700137000"))
+    (order,) = wait_for(timeout=30.0, interval=0.2, predicate=lambda: orders(stack, found["profile_id"]))
     assert order["data"]["status"] == "WAIT_SELLER_SEND_GOODS"
     assert time.monotonic() - started < 30  # "within seconds" (the bound only catches a stall)
 
     write_trade(mariadb, "TRADE_FINISHED", "2026-11-13 10:00:00", insert=False)
-    updated = eventually(
-        lambda: [o for o in orders(stack, found["profile_id"]) if o["data"]["status"] == "TRADE_FINISHED"]
+    updated = wait_for(
+        timeout=30.0,
+        interval=0.2,
+        predicate=lambda: [
+            o for o in orders(stack, found["profile_id"]) if o["data"]["status"] == "TRADE_FINISHED"
+        ],
     )
     assert updated[0]["data"]["order_id"] == order["data"]["order_id"]
     assert found["attributes"].get("name") == "王小明"
@@ -119,7 +112,7 @@ def test_the_incremental_pull_brings_rows_of_tables_without_a_binlog_stream(stac
     )
     pulled = stack.scrm("schedule", "IncrementalPullFunction")
     assert pulled.returncode == 0, pulled.stderr
-    found = eventually(lambda: by_phone(stack, "13600136000"))
+    found = wait_for(timeout=30.0, interval=0.2, predicate=lambda: by_phone(stack, "13600136000"))
     assert found["attributes"]["name"] == "李雷"
     again = stack.scrm("schedule", "IncrementalPullFunction")  # nothing new: the overlap is absorbed
     assert again.returncode == 0, again.stderr

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import RunningStack, start_local_stack
 from tests.e2e.test_webhooks_e2e import channels_file, profile, raw, wecom_push
 from tests.fake_wecom import FakeWeCom, running_fake_wecom
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,17 +50,6 @@ def add_contact(stack: RunningStack, external_userid: str) -> None:
     assert raw(stack, "POST", "/webhooks/wecom", query, body)[0] == 200
 
 
-def eventually(check: Callable[[], Any], timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s")
-        time.sleep(0.5)
-
-
 def contact_profile(stack: RunningStack, external_userid: str) -> dict | None:
     return profile(stack, "wecom_external_userid", external_userid, DEV_WECOM["corp_id"])
 
@@ -70,7 +59,11 @@ def test_contact_details_join_the_profile_and_its_remark_mobile_links_it(stack, 
         "wmE2E-1", "李雷", unionid="oU-e2e-1", remark_mobiles=["13900139000"], tags=[{"tag_name": "VIP"}]
     )
     add_contact(stack, "wmE2E-1")
-    found = eventually(lambda: (p := contact_profile(stack, "wmE2E-1")) and "name" in p["attributes"] and p)
+    found = wait_for(
+        timeout=90.0,
+        interval=0.5,
+        predicate=lambda: (p := contact_profile(stack, "wmE2E-1")) and "name" in p["attributes"] and p,
+    )
     assert found["attributes"]["name"] == "李雷"
     assert found["attributes"]["wecom_tags"] == "VIP"
     by_phone = profile(stack, "phone", "13900139000")
@@ -84,15 +77,21 @@ def test_an_api_outage_delays_only_the_details(stack, fake):
     fake.down = True
     try:
         add_contact(stack, "wmE2E-2")
-        created = eventually(lambda: contact_profile(stack, "wmE2E-2"))
+        created = wait_for(timeout=90.0, interval=0.5, predicate=lambda: contact_profile(stack, "wmE2E-2"))
         assert "name" not in created["attributes"]  # the profile exists before WeCom answers
-        eventually(
-            lambda: fake.calls.count("/cgi-bin/gettoken") + fake.calls.count("/cgi-bin/externalcontact/get")
+        wait_for(
+            timeout=90.0,
+            interval=0.5,
+            predicate=lambda: (
+                fake.calls.count("/cgi-bin/gettoken") + fake.calls.count("/cgi-bin/externalcontact/get")
+            ),
         )
     finally:
         fake.down = False
-    enriched = eventually(
-        lambda: (p := contact_profile(stack, "wmE2E-2")) and "name" in p["attributes"] and p
+    enriched = wait_for(
+        timeout=90.0,
+        interval=0.5,
+        predicate=lambda: (p := contact_profile(stack, "wmE2E-2")) and "name" in p["attributes"] and p,
     )
     assert enriched["attributes"]["name"] == "韩梅梅"
     assert enriched["profile_id"] == created["profile_id"]

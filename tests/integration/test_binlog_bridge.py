@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from scrm_sync.domain.cdc import ControlChange, RowChange, decode_dms
 
 from tests.fixtures.local_stack.support import handler_module
 from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+from tests.waiting import wait_for
 
 STREAM = "scrm-cdc"
 
@@ -93,15 +94,6 @@ def bridges() -> Iterator[list[BinlogBridge]]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def start_bridge(

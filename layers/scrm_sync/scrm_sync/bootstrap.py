@@ -12,16 +12,22 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from .adapters.archive_store import S3ArchiveStore
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_ledger import DynamoChangeLedger
+from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.messaging import KinesisChangeStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
+from .adapters.send_counts import DynamoSendCounts
 from .adapters.watermarks import DynamoWatermarkStore
 from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
+from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
+from .services.alarms import AlarmForwarder, SendBudget
+from .services.archive import ArchivedOrders, ArchiveOrders, RestoreOrders
 from .services.audit import AuditTrail
 from .services.cdc import CdcSync
 from .services.enrichment import ContactEnrichment
@@ -74,6 +80,43 @@ class Container:
             DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
         )
 
+    @cached_property
+    def archive(self) -> ArchiveOrders:
+        """Built on first use: only ArchiveOrdersFunction has the bucket and the checkpoints table."""
+        s = self.settings
+        if not (s.orders_table and s.archive_bucket and s.checkpoints_table):
+            raise RuntimeError("archiving needs ORDERS_TABLE, ARCHIVE_BUCKET and CHECKPOINTS_TABLE")
+        dynamodb = client("dynamodb")
+        return ArchiveOrders(
+            DynamoOrderStore(dynamodb, s.orders_table),
+            S3ArchiveStore(client("s3"), s.archive_bucket),
+            DynamoArchiveCheckpoints(dynamodb, s.checkpoints_table),
+            batch_orders=s.archive_batch_orders,
+        )
+
+    @cached_property
+    def restore(self) -> RestoreOrders:
+        """`scrm archive restore`: the orders table and the archive bucket."""
+        s = self.settings
+        if not (s.orders_table and s.archive_bucket):
+            raise RuntimeError("restoring orders needs ORDERS_TABLE and ARCHIVE_BUCKET")
+        return RestoreOrders(
+            DynamoOrderStore(client("dynamodb"), s.orders_table),
+            S3ArchiveStore(client("s3"), s.archive_bucket),
+            timedelta(days=s.archive_restore_hold_days),
+        )
+
+    @cached_property
+    def alarms(self) -> AlarmForwarder:
+        """Built on first use: only AlarmForwarderFunction posts to the WeCom group robot."""
+        if not self.settings.checkpoints_table:
+            raise RuntimeError("the alarm forwarder needs CHECKPOINTS_TABLE (the robot's send budget)")
+        return AlarmForwarder(
+            self.credentials,
+            WeComRobot,
+            SendBudget(DynamoSendCounts(client("dynamodb"), self.settings.checkpoints_table)),
+        )
+
 
 def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
@@ -88,7 +131,8 @@ def container() -> Container:
     repository = DynamoProfileRepository(
         dynamodb, settings.profiles_table, settings.identity_table, settings.timeline_table
     )
-    sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days))
+    orders = DynamoOrderStore(dynamodb, settings.orders_table) if settings.orders_table else None
+    sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days), orders)
     queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
     landing = S3RawLanding(client("s3"), settings.landing_bucket)
     enrichment_queue = (
@@ -106,7 +150,7 @@ def container() -> Container:
         repository=repository,
         sync=sync,
         ingest=EventIngest(queue, landing, rules),
-        queries=ProfileQueries(repository),
+        queries=ProfileQueries(repository, ArchivedOrders(orders) if orders else None),
         webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules, schema_watch, enrichment_queue),
         unlink=IdentityUnlink(repository),
         audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),

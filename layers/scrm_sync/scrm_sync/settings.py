@@ -28,6 +28,11 @@ class Settings(BaseModel):
     checkpoints_table: str = Field("", alias="CHECKPOINTS_TABLE")
     cdc_stream_name: str = Field("", alias="CDC_STREAM_NAME")
     mysql_source_secret_arn: str = Field("", alias="MYSQL_SOURCE_SECRET_ARN")
+    orders_table: str = Field("", alias="ORDERS_TABLE")  # empty: order events update no orders table
+    archive_bucket: str = Field("", alias="ARCHIVE_BUCKET")
+    archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", ge=1)
+    archive_batch_orders: int = Field(5000, alias="ARCHIVE_BATCH_ORDERS", ge=1, le=100_000)
+    archive_restore_hold_days: int = Field(30, alias="ARCHIVE_RESTORE_HOLD_DAYS", ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

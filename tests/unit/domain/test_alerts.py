@@ -5,6 +5,7 @@ from scrm_sync.domain.alerts import (
     alarm_markdown,
     parse_alarm,
     summary_markdown,
+    urgency,
 )
 
 ALARM = {
@@ -81,3 +82,43 @@ def test_simple_metric_alarms_name_their_metric():
     )
     text = alarm_markdown(parse_alarm(json.dumps(alarm)))
     assert "AWS/SQS/ApproximateNumberOfMessagesVisible MAXIMUM (QueueName=dlq)" in text and "> 0.0" in text
+
+
+def test_two_hundred_alarm_summary_with_long_names_and_reasons_stays_within_the_limit():
+    alarms = [
+        parse_alarm(
+            json.dumps(dict(ALARM, AlarmName=f"告警-{i:03d}-" + "x" * 60, NewStateReason="原因很长" * 2000))
+        )
+        for i in range(200)
+    ]
+    text = summary_markdown(alarms)
+    assert len(text.encode("utf-8")) <= MAX_MARKDOWN_BYTES
+    assert text.startswith("### 200 条告警状态变化")
+    shown = [i for i in range(200) if f"告警-{i:03d}-" in text]
+    assert shown == list(range(len(shown)))  # a prefix of the burst is listed by name ...
+    assert f"… +{200 - len(shown)} more (see CloudWatch)" in text  # ... and the rest is counted
+    for alarm in alarms[:3]:
+        single = alarm_markdown(alarm)
+        assert len(single.encode("utf-8")) <= MAX_MARKDOWN_BYTES and alarm.name in single
+
+
+def test_a_summary_that_fits_lists_state_and_shanghai_time_per_alarm():
+    ok = parse_alarm(
+        json.dumps(dict(ALARM, AlarmName="recovered", NewStateValue="OK", OldStateValue="ALARM"))
+    )
+    text = summary_markdown([parse_alarm(json.dumps(ALARM)), ok])
+    assert '<font color="warning">ALARM</font> scrm-prod-SyncSuccessRate 10:00:30' in text
+    assert '<font color="info">OK</font> recovered 10:00:30' in text
+
+
+def test_urgency_puts_alarm_transitions_first_then_oldest_first_and_naive_times_are_utc():
+    early_ok = parse_alarm(
+        json.dumps(
+            dict(ALARM, AlarmName="ok", NewStateValue="OK", StateChangeTime="2026-11-25T01:00:00.000+0000")
+        )
+    )
+    late_alarm = parse_alarm(json.dumps(dict(ALARM, AlarmName="late", StateChangeTime="2026-11-25T03:00:00")))
+    early_alarm = parse_alarm(json.dumps(dict(ALARM, AlarmName="early")))
+    assert late_alarm.changed_at.utcoffset() is not None
+    ordered = sorted([early_ok, late_alarm, early_alarm], key=urgency)
+    assert [a.name for a in ordered] == ["early", "late", "ok"]

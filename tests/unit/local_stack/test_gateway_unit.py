@@ -1,13 +1,27 @@
-"""Route matching, payload 2.0 events and response mapping, without a server."""
+"""Route matching, payload 2.0 events, response mapping and Lambda authorizers, without a server."""
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 
 import pytest
-from scrm_local.gateway import BadLambdaResponse, RouteTable, build_event, encode_body, map_response
-from scrm_local.template import HttpRoute
+from scrm_local.gateway import (
+    AuthorizerCache,
+    AuthorizerResult,
+    BadAuthorizerResponse,
+    BadLambdaResponse,
+    RouteTable,
+    build_authorizer_event,
+    build_event,
+    encode_body,
+    identity_values,
+    map_response,
+    read_authorizer_response,
+    route_arn,
+)
+from scrm_local.template import HttpAuthorizer, HttpRoute
 
 ROUTES = RouteTable(
     [
@@ -169,3 +183,215 @@ def test_anything_else_is_200_json(payload: object) -> None:
 def test_bad_status_code() -> None:
     with pytest.raises(BadLambdaResponse):
         map_response({"statusCode": "abc"})
+
+
+# --- Lambda authorizers -------------------------------------------------------------------------------
+KEY_AUTH = HttpAuthorizer(
+    "Api", "Keys", "AuthFn", identity_headers=("X-Api-Key",), ttl=60, simple_responses=True
+)
+QUERY_AUTH = HttpAuthorizer("Api", "Token", "AuthFn", identity_query_strings=("token",), ttl=0)
+
+
+def guarded_event(
+    target: str = "/webhooks/wecom?token=t1", headers: list[tuple[str, str]] | None = None
+) -> dict:
+    match = ROUTES.match("POST", "/webhooks/wecom")
+    assert match is not None
+    return build_event(
+        match,
+        method="POST",
+        target=target,
+        headers=headers if headers is not None else [("X-Api-Key", "k1"), ("Cookie", "s=1")],
+        body=b'{"secret": "body"}',
+        source_ip="127.0.0.1",
+        now=1_700_000_000.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("authorizer", "target", "headers", "expected"),
+    [
+        (KEY_AUTH, "/x", [("x-api-key", "k1")], ["k1"]),
+        (KEY_AUTH, "/x", [("X-API-KEY", "k1"), ("X-Api-Key", "k2")], ["k1,k2"]),
+        (KEY_AUTH, "/x", [], None),
+        (KEY_AUTH, "/x", [("X-Api-Key", "")], None),
+        (KEY_AUTH, "/x", [("X-Api-Key", "   ")], None),
+        (QUERY_AUTH, "/x?token=t1", [], ["t1"]),
+        (QUERY_AUTH, "/x?Token=t1", [], None),  # query string names are case-sensitive
+        (QUERY_AUTH, "/x?token=", [], None),
+        (HttpAuthorizer("Api", "Any", "AuthFn", ttl=0), "/x", [], []),  # no identity source: always called
+    ],
+)
+def test_identity_values(
+    authorizer: HttpAuthorizer, target: str, headers: list[tuple[str, str]], expected: list[str] | None
+) -> None:
+    assert identity_values(authorizer, guarded_event(target, headers)) == expected
+
+
+def test_authorizer_event_shape() -> None:
+    event = guarded_event()
+    arn = route_arn("POST", "/webhooks/wecom")
+    assert arn == "arn:aws:execute-api:us-east-1:123456789012:localapi01/$default/POST/webhooks/wecom"
+    auth_event = build_authorizer_event(event, arn, ["k1"])
+    assert auth_event == {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": arn,
+        "identitySource": ["k1"],
+        "routeKey": "POST /webhooks/{channel}",
+        "rawPath": "/webhooks/wecom",
+        "rawQueryString": "token=t1",
+        "cookies": ["s=1"],
+        "headers": {"x-api-key": "k1"},
+        "queryStringParameters": {"token": "t1"},
+        "requestContext": event["requestContext"],
+        "pathParameters": {"channel": "wecom"},
+    }  # never the body
+    auth_event["requestContext"]["authorizer"] = "tampered"
+    assert "authorizer" not in event["requestContext"]  # a copy: the authorizer cannot touch the route event
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        None,
+        "allow",
+        {},
+        {"isAuthorized": "true"},
+        {"isAuthorized": 1},
+        {"isAuthorized": True, "context": "caller"},
+    ],
+)
+def test_garbage_simple_responses(payload: object) -> None:
+    with pytest.raises(BadAuthorizerResponse):
+        read_authorizer_response(KEY_AUTH, payload)
+
+
+def test_simple_responses() -> None:
+    allowed = read_authorizer_response(KEY_AUTH, {"isAuthorized": True, "context": {"caller": "pos"}})
+    assert allowed.allows("any") and allowed.context == {"caller": "pos"}
+    refused = read_authorizer_response(KEY_AUTH, {"isAuthorized": False})
+    assert not refused.allows("any") and refused.context is None
+
+
+API = "arn:aws:execute-api:us-east-1:123456789012:localapi01"
+
+
+def policy(*statements: dict) -> dict:
+    return {"principalId": "me", "policyDocument": {"Version": "2012-10-17", "Statement": list(statements)}}
+
+
+@pytest.mark.parametrize(
+    ("statements", "arn", "allowed"),
+    [
+        (
+            [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/*"}],
+            f"{API}/$default/GET/a",
+            True,
+        ),
+        (
+            [{"Effect": "Allow", "Action": "execute-api:*", "Resource": [f"{API}/$default/GET/a"]}],
+            f"{API}/$default/GET/a",
+            True,
+        ),
+        ([{"Effect": "Allow", "Action": ["*"], "Resource": "*"}], f"{API}/$default/GET/a", True),
+        (
+            [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/*/GET/a?"}],
+            f"{API}/$default/GET/ab",
+            True,
+        ),
+        (
+            [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/*/POST/*"}],
+            f"{API}/$default/GET/a",
+            False,
+        ),
+        ([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}], f"{API}/$default/GET/a", False),
+        ([{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": f"{API}/[a]"}], f"{API}/a", False),
+        ([], f"{API}/$default/GET/a", False),
+        (
+            [
+                {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"},
+                {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": f"{API}/*/GET/secret"},
+            ],
+            f"{API}/$default/GET/secret",
+            False,
+        ),
+    ],
+)
+def test_iam_policy_responses(statements: list[dict], arn: str, allowed: bool) -> None:
+    result = read_authorizer_response(QUERY_AUTH, policy(*statements))
+    assert result.allows(arn) is allowed
+
+
+def test_a_single_statement_object_and_garbage_policies() -> None:
+    single = policy()
+    single["policyDocument"]["Statement"] = {
+        "Effect": "Allow",
+        "Action": "execute-api:Invoke",
+        "Resource": "*",
+    }
+    assert read_authorizer_response(QUERY_AUTH, single).allows(f"{API}/x")
+    for bad in (
+        {"isAuthorized": True},
+        {"principalId": "me"},
+        {"principalId": "me", "policyDocument": {"Statement": ["x"]}},
+    ):
+        with pytest.raises(BadAuthorizerResponse):
+            read_authorizer_response(QUERY_AUTH, bad)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cache_expires_after_the_ttl() -> None:
+    clock = Clock()
+    cache = AuthorizerCache(clock)
+    key = AuthorizerCache.key(KEY_AUTH, ["k1"])
+    result = AuthorizerResult(authorized=True)
+    assert cache.get(key) is None
+    cache.put(key, result, 60)
+    clock.now += 59.9
+    assert cache.get(key) is result
+    assert cache.get(AuthorizerCache.key(KEY_AUTH, ["k2"])) is None  # per identity
+    other = HttpAuthorizer("Api", "Other", "AuthFn", identity_headers=("X-Api-Key",), ttl=60)
+    assert cache.get(AuthorizerCache.key(other, ["k1"])) is None  # per authorizer
+    clock.now += 0.1
+    assert cache.get(key) is None
+
+
+def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AuthorizerCache, "MAX_ENTRIES", 3)
+    clock = Clock()
+    cache = AuthorizerCache(clock)
+    keys = [AuthorizerCache.key(KEY_AUTH, [f"k{i}"]) for i in range(5)]
+    cache.put(keys[0], AuthorizerResult(authorized=True), 1)
+    cache.put(keys[1], AuthorizerResult(authorized=True), 100)
+    cache.put(keys[2], AuthorizerResult(authorized=True), 100)
+    clock.now += 2  # keys[0] expired: dropped first
+    cache.put(keys[3], AuthorizerResult(authorized=True), 100)
+    assert [cache.get(k) is not None for k in keys[:4]] == [False, True, True, True]
+    cache.put(keys[4], AuthorizerResult(authorized=True), 100)  # full of live entries: the oldest goes
+    assert [cache.get(k) is not None for k in keys] == [False, False, True, True, True]
+
+
+def test_cache_is_thread_safe() -> None:
+    cache = AuthorizerCache()
+    result = AuthorizerResult(authorized=True)
+
+    def hammer(n: int) -> None:
+        for i in range(500):
+            key = AuthorizerCache.key(KEY_AUTH, [f"{n}-{i % 50}"])
+            cache.put(key, result, 60)
+            assert cache.get(key) is result
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(cache) == 8 * 50

@@ -10,7 +10,7 @@ from scrm_local import cfn_yaml
 from scrm_local.intrinsics import Resolver, TemplateError
 from scrm_local.lambda_runtime import EnvironmentConflict, merged_environment
 from scrm_local.settings import Settings, parse_overrides
-from scrm_local.template import Template, merge_globals
+from scrm_local.template import HttpAuthorizer, HttpRoute, Template, merge_globals
 
 from tests.fixtures.local_stack.support import PROJECT, TEMPLATE, settings
 
@@ -177,6 +177,8 @@ def test_functions_and_events_from_the_fixture_template() -> None:
         "KinesisBisectFunction",
         "DdbStreamFunction",
         "ScheduledFunction",
+        "KeyAuthorizerFunction",
+        "GuardedFunction",
     }
     echo = template.function("EchoFunction")
     assert echo.timeout == 10 and echo.memory_size == 256  # function value wins, Globals fill in
@@ -251,3 +253,151 @@ def test_settings_from_env(tmp_path: Path) -> None:
     assert s.endpoint_url == "http://127.0.0.1:5123"
     default = Settings.from_env({}, cwd=PROJECT / "functions" / "echo")
     assert default.template_path == TEMPLATE and default.moto_port == 5000 and default.http_port == 3000
+
+
+# --- HttpApi Lambda authorizers ---------------------------------------------------------------------
+def test_route_authorizers_from_the_fixture_template() -> None:
+    routes = {r.event_name: r for r in fixture_template().function("GuardedFunction").routes}
+    secure = routes["Secure"].authorizer  # no Auth on the route: the API's DefaultAuthorizer
+    assert secure == HttpAuthorizer(
+        api_id="GuardedApi",
+        name="KeyAuthorizer",
+        function_id="KeyAuthorizerFunction",
+        identity_headers=("X-Api-Key",),
+        ttl=300,
+        simple_responses=True,
+    )
+    assert secure.identity_source == ("$request.header.X-Api-Key",)
+    assert routes["Open"].authorizer is None  # Auth: {Authorizer: NONE}
+    fresh = routes["Fresh"].authorizer
+    assert fresh is not None and (fresh.name, fresh.ttl) == ("UncachedAuthorizer", 0)
+    policy = routes["ByQuery"].authorizer  # FunctionArn as !Sub of the function's ARN
+    assert policy is not None and policy.function_id == "KeyAuthorizerFunction"
+    assert (policy.identity_source, policy.ttl, policy.simple_responses) == (
+        ("$request.querystring.token",),
+        300,  # API Gateway's default when ReauthorizeEvery is not set
+        False,
+    )
+    # the implicit API of the other routes has no Auth at all
+    assert all(r.authorizer is None for r in fixture_template().function("EchoFunction").routes)
+
+
+def test_the_authorizer_ttl_may_be_a_parameter() -> None:
+    template = fixture_template(parameter_overrides={"AuthorizerTtl": "7"})
+    (secure,) = [r for r in template.routes if r.event_name == "Secure"]
+    assert secure.authorizer is not None and secure.authorizer.ttl == 7
+
+
+def lambda_authorizer(**overrides: Any) -> dict[str, Any]:
+    return {
+        "FunctionArn": {"Fn::GetAtt": ["AuthFn", "Arn"]},
+        "AuthorizerPayloadFormatVersion": "2.0",
+        "EnableSimpleResponses": True,
+        "Identity": {"Headers": ["X-Api-Key"], "ReauthorizeEvery": 60},
+        **overrides,
+    }
+
+
+def auth_doc(
+    api_auth: dict[str, Any] | None = None,
+    route_auth: dict[str, Any] | None = None,
+    globals_auth: dict[str, Any] | None = None,
+    api_id: Any = None,
+) -> dict[str, Any]:
+    function = {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "functions/echo/"}}
+    event: dict[str, Any] = {"Method": "GET", "Path": "/things"}
+    if api_id is not None:
+        event["ApiId"] = api_id
+    if route_auth is not None:
+        event["Auth"] = route_auth
+    doc: dict[str, Any] = {
+        "Globals": {"Function": {"Runtime": "python3.12"}},
+        "Resources": {
+            "AuthFn": function,
+            "Fn": {
+                **function,
+                "Properties": {
+                    **function["Properties"],
+                    "Events": {"Get": {"Type": "HttpApi", "Properties": event}},
+                },
+            },
+            "Api": {"Type": "AWS::Serverless::HttpApi", "Properties": {"Auth": api_auth} if api_auth else {}},
+        },
+    }
+    if globals_auth is not None:
+        doc["Globals"]["HttpApi"] = {"Auth": globals_auth}
+    return doc
+
+
+def only_route(doc: dict[str, Any]) -> HttpRoute:
+    (route,) = Template(doc, settings(stack_name="st", moto_port=5999)).routes
+    return route
+
+
+def test_the_default_authorizer_and_an_explicit_one() -> None:
+    auth = {"DefaultAuthorizer": "A", "Authorizers": {"A": lambda_authorizer(), "B": lambda_authorizer()}}
+    route = only_route(auth_doc(auth, api_id={"Ref": "Api"}))
+    assert route.authorizer is not None and (route.authorizer.name, route.authorizer.ttl) == ("A", 60)
+    route = only_route(auth_doc(auth, {"Authorizer": "B"}, api_id={"Ref": "Api"}))
+    assert route.authorizer is not None and route.authorizer.name == "B"
+    assert only_route(auth_doc(auth, {"Authorizer": "NONE"}, api_id={"Ref": "Api"})).authorizer is None
+
+
+def test_without_a_default_a_route_is_open_unless_it_names_one() -> None:
+    auth = {"Authorizers": {"A": lambda_authorizer()}}
+    assert only_route(auth_doc(auth, api_id={"Ref": "Api"})).authorizer is None
+    assert only_route(auth_doc(auth, {"Authorizer": "A"}, api_id={"Ref": "Api"})).authorizer is not None
+
+
+def test_the_implicit_api_takes_its_auth_from_globals() -> None:
+    auth = {"DefaultAuthorizer": "A", "Authorizers": {"A": lambda_authorizer()}}
+    route = only_route(auth_doc(globals_auth=auth))
+    assert route.authorizer is not None and route.authorizer.api_id == "ServerlessHttpApi"
+    # Globals apply to explicit HttpApi resources too
+    assert only_route(auth_doc(globals_auth=auth, api_id={"Ref": "Api"})).authorizer is not None
+
+
+def test_jwt_and_iam_authorizers_are_not_run_locally(caplog: pytest.LogCaptureFixture) -> None:
+    jwt = {"JwtConfiguration": {"issuer": "https://issuer", "audience": ["a"]}, "IdentitySource": "x"}
+    auth = {"DefaultAuthorizer": "Jwt", "Authorizers": {"Jwt": jwt}}
+    assert only_route(auth_doc(auth, api_id={"Ref": "Api"})).authorizer is None
+    assert only_route(auth_doc(auth, {"Authorizer": "AWS_IAM"}, api_id={"Ref": "Api"})).authorizer is None
+    assert "not checked locally" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("auth", "route_auth", "api_id", "message"),
+    [
+        (
+            {"Authorizers": {"A": lambda_authorizer()}},
+            {"Authorizer": "Nope"},
+            {"Ref": "Api"},
+            "Nope is not on Api",
+        ),
+        (
+            {
+                "DefaultAuthorizer": "A",
+                "Authorizers": {"A": lambda_authorizer(AuthorizerPayloadFormatVersion="1.0")},
+            },
+            None,
+            {"Ref": "Api"},
+            "only AuthorizerPayloadFormatVersion 2.0",
+        ),
+        (
+            {
+                "DefaultAuthorizer": "A",
+                "Authorizers": {"A": lambda_authorizer(FunctionArn="arn:aws:lambda:x")},
+            },
+            None,
+            {"Ref": "Api"},
+            "is not a function of this template",
+        ),
+        ({"Authorizers": {}}, None, {"Ref": "AuthFn"}, "AuthFn is not an AWS::Serverless::HttpApi"),
+        ({"Authorizers": {}}, None, "abc123", "ApiId must be !Ref"),
+    ],
+)
+def test_authorizer_errors_are_clear(
+    auth: dict[str, Any], route_auth: dict[str, Any] | None, api_id: Any, message: str
+) -> None:
+    with pytest.raises(TemplateError, match=message):
+        only_route(auth_doc(auth, route_auth, api_id=api_id))

@@ -159,3 +159,15 @@ def test_rules_file_mappings_apply_to_the_next_push_without_a_restart():
     )
     ingest.handle(push)
     assert CanonicalEvent.model_validate_json(queue.messages[-1]).attributes == {"last_liked_video": "v1"}
+
+
+def test_an_oversized_body_is_413_and_its_head_kept_for_inspection(ingest, landing, queue):
+    from scrm_sync.services.webhooks import MAX_WEBHOOK_BODY_BYTES
+
+    body = b"[" + b" " * (MAX_WEBHOOK_BODY_BYTES + 10) + b"]"
+    reply = ingest.handle(request(body))
+    assert reply.status == 413
+    (key,) = landing.keys("quarantine/")
+    kept = json.loads(landing.objects[key][0])
+    assert "too large" in kept["note"] and len(kept["body"]) == MAX_WEBHOOK_BODY_BYTES
+    assert queue.messages == []

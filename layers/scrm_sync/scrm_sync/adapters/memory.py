@@ -6,22 +6,34 @@ against both implementations so they cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from ..domain.archive import InFlightBatch
 from ..domain.audit import AuditEntry
 from ..domain.identifiers import Identifier
+from ..domain.orders import OrderState, StoredOrder, age_shard, split_order_key
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile, utc_now_text
 from ..services.ports import (
+    AgedOrder,
     ApplyResult,
+    ArchivedEntry,
+    ArchiveLeaseHeld,
+    ArchiveLeaseLost,
     ConcurrentChange,
     CreateResult,
     IdentityLink,
     LinkResult,
+    OrderWrite,
     Owner,
     SplitPlan,
+    StoredObject,
     TimelineEntry,
 )
 from ..services.schema_watch import DriftRecord
@@ -387,3 +399,203 @@ class InMemorySchemaRegistry:
         with self._lock:
             found = [d for d in self.drifts.values() if source in (None, d.source)]
         return sorted(found, key=lambda r: r.detected_at)
+
+
+class InMemorySendCounts:
+    """SendCounts with the DynamoDB adapter's semantics (conditional increment, fill never lowers)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: dict[str, int] = {}
+        self.expires: dict[str, int] = {}
+
+    def counts(self, keys: Sequence[str]) -> dict[str, int]:
+        with self._lock:
+            return {key: self.sent[key] for key in keys if key in self.sent}
+
+    def increment_below(self, key: str, ceiling: int, expires_at: int) -> int | None:
+        with self._lock:
+            if self.sent.get(key, 0) >= ceiling:
+                return None
+            self.sent[key] = self.sent.get(key, 0) + 1
+            self.expires[key] = expires_at
+            return self.sent[key]
+
+    def fill(self, key: str, limit: int, expires_at: int) -> None:
+        with self._lock:
+            if self.sent.get(key, 0) < limit:
+                self.sent[key] = limit
+                self.expires[key] = expires_at
+
+
+# -- hot orders and their archive (the DynamoDB and S3 adapters' semantics) --------------------
+
+
+class InMemoryOrderStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: dict[str, StoredOrder] = {}
+        self._archived_profile: dict[str, str] = {}  # the sparse index archived_by_profile
+
+    def upsert(self, order: OrderState) -> OrderWrite:
+        with self._lock:
+            current = self.items.get(order.key)
+            if current is not None and current.version >= order.version:
+                return "duplicate" if current.version == order.version else "stale"
+            order_date = order.order_date
+            if order.created_at is None and current is not None:
+                order_date = current.order_date  # an order never changes day without a created_at
+            self.items[order.key] = StoredOrder(
+                key=order.key,
+                version=order.version,
+                order_date=order_date,
+                profile_id=order.profile_id,
+                state=dataclasses.replace(order, order_date=order_date),
+                archived_object=current.archived_object if current else None,
+                archived_version=current.archived_version if current else None,
+                hold_until=current.hold_until if current else None,
+            )
+            return "applied"
+
+    def aged(self, shard: str, before: str) -> Iterator[AgedOrder]:
+        with self._lock:
+            found = sorted(
+                (item.order_date, key)
+                for key, item in self.items.items()
+                if item.live and age_shard(key) == shard and item.order_date < before
+            )
+        for order_date, key in found:
+            yield AgedOrder(key, order_date)
+
+    def load(self, keys: Sequence[str]) -> dict[str, StoredOrder]:
+        with self._lock:
+            return {key: self.items[key] for key in keys if key in self.items}
+
+    def mark_archived(self, entries: Sequence[ArchivedEntry]) -> set[str]:
+        changed: set[str] = set()
+        with self._lock:
+            for entry in entries:
+                current = self.items.get(entry.key)
+                if current is None or not current.live or current.version != entry.version:
+                    changed.add(entry.key)
+                    continue
+                self.items[entry.key] = StoredOrder(
+                    key=entry.key,
+                    version=entry.version,
+                    order_date=current.order_date,
+                    profile_id=current.profile_id,
+                    state=None,
+                    archived_object=entry.object_key,
+                    archived_version=entry.version,
+                )
+                self._archived_profile[entry.key] = entry.profile_id
+        return changed
+
+    def put_back(self, order: OrderState, archived_object: str, hold_until: str) -> bool:
+        with self._lock:
+            current = self.items.get(order.key)
+            if current is not None and (current.live or current.version > order.version):
+                return False
+            self.items[order.key] = StoredOrder(
+                key=order.key,
+                version=order.version,
+                order_date=order.order_date,
+                profile_id=order.profile_id,
+                state=order,
+                archived_object=archived_object,
+                archived_version=order.version,
+                hold_until=hold_until,
+            )
+            self._archived_profile[order.key] = order.profile_id
+            return True
+
+    def archived_keys(self, order_id: str) -> list[str]:
+        with self._lock:
+            return sorted(
+                key
+                for key, item in self.items.items()
+                if item.archived_object is not None and split_order_key(key)[1] == order_id
+            )
+
+    def newest_archived_order_date(self, profile_id: str) -> str | None:
+        with self._lock:
+            dates = [
+                self.items[key].order_date
+                for key, owner in self._archived_profile.items()
+                if owner == profile_id
+            ]
+        return max(dates, default=None)
+
+
+class InMemoryArchiveStore:
+    """An S3 bucket that checks the SHA-256 it is given, like S3 with ChecksumSHA256.
+
+    `keep_bodies=False` keeps only each object's size and checksum (as S3 reports them): the
+    benchmark archives a million orders without holding the archive in memory."""
+
+    def __init__(self, keep_bodies: bool = True) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.requests: Counter[str] = Counter()
+        self.bytes_put = 0
+        self._keep_bodies = keep_bodies
+        self._stored: dict[str, StoredObject] = {}
+
+    def put(self, key: str, body: bytes, sha256: str, content_type: str) -> None:
+        self.requests["PutObject"] += 1
+        if hashlib.sha256(body).hexdigest() != sha256:
+            raise ValueError(f"BadDigest: the body of {key} does not match its SHA-256")
+        self.bytes_put += len(body)
+        self._stored[key] = StoredObject(len(body), sha256)
+        if self._keep_bodies:
+            self.objects[key] = body
+
+    def head(self, key: str) -> StoredObject | None:
+        self.requests["HeadObject"] += 1
+        if not self._keep_bodies:
+            return self._stored.get(key)
+        body = self.objects.get(key)  # recomputed: tests corrupt bodies in place
+        return StoredObject(len(body), hashlib.sha256(body).hexdigest()) if body is not None else None
+
+    def get(self, key: str) -> bytes | None:
+        self.requests["GetObject"] += 1
+        return self.objects.get(key)
+
+    def delete(self, key: str) -> None:
+        self.requests["DeleteObject"] += 1
+        self.objects.pop(key, None)
+        self._stored.pop(key, None)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        self.requests["ListObjectsV2"] += 1
+        return iter(sorted(k for k in self._stored if k.startswith(prefix)))
+
+
+class InMemoryArchiveCheckpoints:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.owner: str | None = None
+        self.lease_until = 0.0
+        self.inflight: InFlightBatch | None = None
+
+    def acquire(self, owner: str, lease_seconds: float) -> InFlightBatch | None:
+        now = self._clock()
+        if self.owner not in (None, owner) and self.lease_until >= now:
+            raise ArchiveLeaseHeld("another archive run holds the lease")
+        self.owner, self.lease_until = owner, now + lease_seconds
+        return self.inflight
+
+    def begin(self, owner: str, batch: InFlightBatch, lease_seconds: float) -> None:
+        self._check(owner)
+        self.inflight, self.lease_until = batch, self._clock() + lease_seconds
+
+    def finish(self, owner: str, lease_seconds: float) -> None:
+        self._check(owner)
+        self.inflight, self.lease_until = None, self._clock() + lease_seconds
+
+    def release(self, owner: str) -> None:
+        if self.owner == owner:
+            self.owner, self.lease_until = None, 0.0
+
+    def _check(self, owner: str) -> None:
+        if self.owner != owner:
+            raise ArchiveLeaseLost("the archive lease was taken over by another run")

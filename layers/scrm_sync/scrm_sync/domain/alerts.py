@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -75,10 +75,12 @@ def parse_alarm(message: str) -> Alarm:
         changed = datetime.fromisoformat(str(doc.get("StateChangeTime", "")).replace("+0000", "+00:00"))
     except ValueError:
         changed = datetime.now(SHANGHAI)
+    if changed.tzinfo is None:  # CloudWatch writes UTC; never compare naive and aware times
+        changed = changed.replace(tzinfo=UTC)
     domain = "console.amazonaws.cn" if region.startswith("cn-") else f"{region}.console.aws.amazon.com"
     return Alarm(
         name=name,
-        description=str(doc.get("AlarmDescription") or ""),
+        description=str(doc.get("AlarmDescription") or "").strip(),  # YAML `>` ends with a newline
         new_state=new_state,
         old_state=str(doc.get("OldStateValue", "")),
         reason=str(doc.get("NewStateReason", "")),
@@ -88,6 +90,12 @@ def parse_alarm(message: str) -> Alarm:
         condition=condition,
         console_url=f"https://{domain}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name, safe='')}",
     )
+
+
+def urgency(alarm: Alarm) -> tuple[bool, datetime]:
+    """Sort key: ALARM transitions before OK / INSUFFICIENT_DATA, each oldest first. When the
+    robot's budget is short, what needs action gets its own message; recoveries are summarized."""
+    return (alarm.new_state != "ALARM", alarm.changed_at)
 
 
 def _fit(text: str, limit: int) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from ..domain.archive import InFlightBatch
 from ..domain.identifiers import Identifier
 from ..domain.incremental_pull import KeysetQuery, StreamRecord, Watermark
+from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
 
@@ -218,3 +220,108 @@ class WatermarkStore(Protocol):
         """Store the watermark if its version is still `expected_version` (0: none stored);
         returns the new version, or raises WatermarkConflict."""
         ...
+
+
+# -- hot orders and their archive ------------------------------------------------------------
+
+
+class OrderStore(Protocol):
+    """The orders table: one item per order with its latest state, or the stub it leaves when it
+    is archived (see domain/orders.py)."""
+
+    def upsert(self, order: OrderState) -> OrderWrite:
+        """Store the state if its version is newer than the stored one (a stub's too)."""
+        ...
+
+    def aged(self, shard: str, before: str) -> Iterator[AgedOrder]:
+        """Live orders of one shard dated before the day `before`, oldest first, read lazily
+        page by page from the age index (eventually consistent: load() decides)."""
+        ...
+
+    def load(self, keys: Sequence[str]) -> dict[str, StoredOrder]:
+        """The items as stored now (strongly consistent); missing keys are left out."""
+        ...
+
+    def mark_archived(self, entries: Sequence[ArchivedEntry]) -> set[str]:
+        """Replace each live order by its archive stub if its version is still the entry's;
+        returns the keys that were not replaced because they changed (or are no longer live)."""
+        ...
+
+    def put_back(self, order: OrderState, archived_object: str, hold_until: str) -> bool:
+        """Restore an archived order over its stub (or where none is left), unless the hot item
+        is a live order or newer; keeps the pointer to the archive copy. True if written."""
+        ...
+
+    def archived_keys(self, order_id: str) -> list[str]:
+        """Keys of archived orders with this order id (any source)."""
+        ...
+
+    def newest_archived_order_date(self, profile_id: str) -> str | None: ...
+
+
+OrderWrite = Literal["applied", "duplicate", "stale"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgedOrder:
+    key: str
+    order_date: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedEntry:
+    key: str
+    version: str  # the version the archive object holds; the stub is only written over it
+    object_key: str
+    profile_id: str
+    order_id: str
+    archived_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    size: int
+    sha256: str | None  # hex; None if the store kept no SHA-256 checksum for the object
+
+
+class ArchiveStore(Protocol):
+    """The archive bucket."""
+
+    def put(self, key: str, body: bytes, sha256: str, content_type: str) -> None:
+        """Upload with the SHA-256 checksum (hex) for the store to check and keep."""
+        ...
+
+    def head(self, key: str) -> StoredObject | None: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def keys(self, prefix: str) -> Iterator[str]: ...
+
+
+class ArchiveLeaseHeld(RuntimeError):
+    """Another archive run holds the lease: this one does nothing."""
+
+
+class ArchiveLeaseLost(RuntimeError):
+    """This run's lease expired and another run took it: stop at once."""
+
+
+class ArchiveCheckpoints(Protocol):
+    """One archive run at a time, and the batch it is writing (domain/archive.py InFlightBatch)."""
+
+    def acquire(self, owner: str, lease_seconds: float) -> InFlightBatch | None:
+        """Take the lease (free, expired or already ours) and return the batch a previous run left
+        unfinished; raises ArchiveLeaseHeld."""
+        ...
+
+    def begin(self, owner: str, batch: InFlightBatch, lease_seconds: float) -> None:
+        """Record the batch about to be written (and extend the lease); raises ArchiveLeaseLost."""
+        ...
+
+    def finish(self, owner: str, lease_seconds: float) -> None:
+        """Clear the batch (and extend the lease); raises ArchiveLeaseLost."""
+        ...
+
+    def release(self, owner: str) -> None: ...

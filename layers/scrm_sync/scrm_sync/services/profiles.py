@@ -6,14 +6,16 @@ from typing import Any
 
 from ..domain.identifiers import normalize_identifier
 from ..domain.rules import Rules
+from .archive import ArchivedOrders
 from .ports import ProfileRepository
 
 MAX_TIMELINE_LIMIT = 200
 
 
 class ProfileQueries:
-    def __init__(self, repository: ProfileRepository) -> None:
+    def __init__(self, repository: ProfileRepository, archived: ArchivedOrders | None = None) -> None:
         self._repo = repository
+        self._archived = archived
 
     def find(self, rules: Rules, type_: str, value: str, scope: str | None) -> dict[str, Any] | None:
         """Look a profile up by any identifier, normalized exactly like ingest
@@ -31,4 +33,7 @@ class ProfileQueries:
         if self._repo.load(live) is None:
             return None
         ids = [live, *self._repo.merged_from(live)]
-        return {"profile_id": live, "entries": self._repo.timeline(ids, limit)}
+        timeline: dict[str, Any] = {"profile_id": live, "entries": self._repo.timeline(ids, limit)}
+        if self._archived is not None:
+            timeline["archived_orders"] = self._archived.notice(ids)  # None: nothing archived
+        return timeline

@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 
 from ..domain.events import IDENTIFIERS_REMOVED, ORDER_EVENT_TYPES, CanonicalEvent, original_event_id
 from ..domain.identifiers import Identifier
+from ..domain.orders import order_state
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import (
     EventRecord,
@@ -22,7 +23,7 @@ from ..domain.profile import (
     normalize_identifiers,
 )
 from ..domain.rules import Rules
-from .ports import IdentityLink, ProfileRepository, TimelineEntry
+from .ports import IdentityLink, OrderStore, ProfileRepository, TimelineEntry
 
 MAX_ATTEMPTS = 8  # re-resolutions after losing a race to a concurrent writer
 
@@ -75,10 +76,12 @@ class ProfileSync:
         repository: ProfileRepository,
         rules: Callable[[], Rules],
         interaction_retention: timedelta = timedelta(days=180),
+        orders: OrderStore | None = None,
     ) -> None:
         self._repo = repository
         self._rules = rules
         self._interaction_retention = interaction_retention
+        self._orders = orders
 
     def apply(self, event: CanonicalEvent) -> SyncOutcome:
         rules = self._rules()
@@ -106,6 +109,8 @@ class ProfileSync:
                 timeline = self._timeline_entry(event)
                 self._repo.record_event(outcome.profile_id, record, timeline)
                 outcome.timeline_added = timeline is not None
+                if self._orders is not None and (order := order_state(event, outcome.profile_id)):
+                    self._orders.upsert(order)  # latest state per order; an older event is a no-op
                 return outcome
         raise ConcurrencyExhausted(f"event {event.idempotency_key} lost {MAX_ATTEMPTS} races")
 

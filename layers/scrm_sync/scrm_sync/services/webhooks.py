@@ -32,6 +32,7 @@ from .schema_watch import SchemaWatch
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES = load_rules({})
+MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
 
 # Headers that may carry secrets or tokens are never written to the landing bucket.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
@@ -103,6 +104,15 @@ class WebhookIngest:
         credentials = self._credentials().channel(request.channel)
         if adapter is None or credentials is None:
             return WebhookReply(404, "channel not enabled")
+        if len(request.body) > MAX_WEBHOOK_BODY_BYTES:
+            # platform pushes are a few KB: this is abuse or a misrouted upload; keep its head only
+            head = replace(request, body=request.body[:MAX_WEBHOOK_BODY_BYTES])
+            self._keep(
+                "quarantine",
+                head,
+                f"too large: {len(request.body)} bytes (kept the first {MAX_WEBHOOK_BODY_BYTES})",
+            )
+            return WebhookReply(413, f"body larger than {MAX_WEBHOOK_BODY_BYTES} bytes")
         try:
             if request.method == "GET" or adapter.is_handshake(request):
                 return adapter.handshake(request, credentials)
