@@ -236,3 +236,27 @@ def test_every_store_is_encrypted_at_rest():
         for t in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::Kinesis::Stream")
     )
     assert stores >= 15
+
+
+def test_the_public_routes_are_throttled_by_parameters():
+    api = props("HttpApi")
+    default = api["DefaultRouteSettings"]
+    assert default == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+    }
+    for route in ("POST /webhooks/{channel}", "POST /events"):
+        settings = api["RouteSettings"][route]
+        for key in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+            assert settings[key]["Ref"] in PARAMETERS, (route, key)
+
+
+def test_routes_need_an_api_key_unless_a_platform_signature_authenticates_them():
+    assert props("HttpApi")["Auth"]["DefaultAuthorizer"] == "ApiKeyAuthorizer"
+    for name, function in of_type("AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            authorizer = event["Properties"].get("Auth", {}).get("Authorizer", "ApiKeyAuthorizer")
+            is_webhook = event["Properties"]["Path"].startswith("/webhooks/")
+            assert authorizer == ("NONE" if is_webhook else "ApiKeyAuthorizer"), (name, event)
