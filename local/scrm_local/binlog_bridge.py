@@ -29,7 +29,7 @@ import threading
 import time
 import weakref
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -43,7 +43,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import HeartbeatLogEvent, MariadbGtidEvent, QueryEvent, XidEvent
 from pymysqlreplication.row_event import DeleteRowsEvent, RowsEvent, UpdateRowsEvent, WriteRowsEvent
-from scrm_sync.domain.cdc import RowChange, RowOperation, dms_document, encode_dms
+from scrm_sync.adapters.messaging import kinesis_batches
+from scrm_sync.domain.cdc import RowChange, RowOperation, StreamRecord, dms_document, encode_dms
 
 from .aws import Clients
 from .settings import Settings
@@ -63,8 +64,6 @@ MAX_PUT_DELAY_SECONDS = 5.0
 STOP_TIMEOUT_SECONDS = 10.0
 
 # Kinesis PutRecords limits.
-MAX_RECORDS_PER_PUT = 500
-MAX_BYTES_PER_PUT = 5 * 1024 * 1024
 MAX_PARTITION_KEY_CHARS = 256
 
 StartFrom = Literal["current", "beginning"]
@@ -206,43 +205,22 @@ class CheckpointFile:
 
 
 # --- Kinesis -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class KinesisEntry:
-    data: bytes
-    partition_key: str
-
-    def request(self) -> dict[str, Any]:
-        return {"Data": self.data, "PartitionKey": self.partition_key}
-
-
 def kinesis_partition_key(value: str) -> str:
     # Kinesis caps keys at 256 characters; a digest keeps one row's changes on one shard.
     return value if len(value) <= MAX_PARTITION_KEY_CHARS else sha256(value.encode()).hexdigest()
 
 
-def put_batches(entries: Sequence[KinesisEntry]) -> Iterator[list[KinesisEntry]]:
-    """Consecutive batches within PutRecords' count and size limits."""
-    batch: list[KinesisEntry] = []
-    size = 0
-    for entry in entries:
-        entry_size = len(entry.data) + len(entry.partition_key.encode())
-        if batch and (len(batch) == MAX_RECORDS_PER_PUT or size + entry_size > MAX_BYTES_PER_PUT):
-            yield batch
-            batch, size = [], 0
-        batch.append(entry)
-        size += entry_size
-    if batch:
-        yield batch
-
-
-def put_all(kinesis: Any, stream_name: str, entries: Sequence[KinesisEntry], stop: threading.Event) -> None:
+def put_all(kinesis: Any, stream_name: str, entries: Sequence[StreamRecord], stop: threading.Event) -> None:
     """PutRecords until every entry is accepted, retrying failed ones with backoff. Order across
     retries is not kept (as with DMS): the consumer does not depend on arrival order."""
-    for batch in put_batches(entries):
+    for batch in kinesis_batches(entries):
         pending, attempt = batch, 0
         while pending:
             try:
-                response = kinesis.put_records(StreamName=stream_name, Records=[e.request() for e in pending])
+                response = kinesis.put_records(
+                    StreamName=stream_name,
+                    Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
+                )
                 failed = [e for e, r in zip(pending, response["Records"], strict=True) if r.get("ErrorCode")]
                 if failed:
                     codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
@@ -450,7 +428,7 @@ class _Transaction:
     gtid: str | None  # MariaDB
     changes: list[_RowImage | _TableChange] = field(default_factory=list)
 
-    def entries(self, schema: str, committed_at: datetime) -> list[KinesisEntry]:
+    def entries(self, schema: str, committed_at: datetime) -> list[StreamRecord]:
         """The DMS records, numbered 1.. so a re-read transaction yields the same positions."""
         entries = []
         for record_id, change in enumerate(self.changes, start=1):
@@ -476,7 +454,7 @@ class _Transaction:
                 )
                 document = dms_document(row_change, self.transaction_id, record_id, change.primary_key)
             partition = kinesis_partition_key(document["metadata"]["partition-key-value"])
-            entries.append(KinesisEntry(encode_dms(document), partition))
+            entries.append(StreamRecord(partition, encode_dms(document)))
         return entries
 
     def tables(self) -> list[str]:

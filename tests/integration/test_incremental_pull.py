@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from scrm_sync.adapters.messaging import KinesisChangeStream
 from scrm_sync.adapters.mysql_source import MySqlConnectionSettings, MySqlRowSource, MySqlSourceSecret
 from scrm_sync.adapters.watermarks import DynamoWatermarkStore
-from scrm_sync.domain.cdc import RowChange, decode_dms
-from scrm_sync.domain.incremental_pull import PullTable, StreamRecord, Watermark
+from scrm_sync.domain.cdc import RowChange, StreamRecord, decode_dms
+from scrm_sync.domain.incremental_pull import PullTable, Watermark
 from scrm_sync.services.incremental_pull import IncrementalPull, PullReport
 from scrm_sync.services.ports import StoredWatermark, StreamWriteFailed, WatermarkConflict
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..domain.incremental_pull import StreamRecord
+from ..domain.cdc import StreamRecord
 from ..services.ports import StreamWriteFailed
 
 SQS_BATCH = 10
@@ -87,7 +87,7 @@ class KinesisChangeStream:
         self._sleep = sleep
 
     def put(self, records: Sequence[StreamRecord]) -> None:
-        for batch in _kinesis_batches(records):
+        for batch in kinesis_batches(records):
             self._put_batch(batch)
 
     def _put_batch(self, batch: list[StreamRecord]) -> None:
@@ -121,7 +121,9 @@ class KinesisChangeStream:
         )
 
 
-def _kinesis_batches(records: Sequence[StreamRecord]) -> Iterator[list[StreamRecord]]:
+def kinesis_batches(records: Sequence[StreamRecord]) -> Iterator[list[StreamRecord]]:
+    """Consecutive batches within PutRecords' count and size limits; a record over Kinesis'
+    1 MB limit can never be written and raises StreamWriteFailed."""
     batch: list[StreamRecord] = []
     size = 0
     for record in records:

@@ -46,6 +46,15 @@ class ControlChange:
         return f"{self.schema}.{self.table}"
 
 
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    """One record for the CDC stream: DMS JSON and the partition key that keeps a row's
+    changes on one shard (written by the incremental pull and the local binlog bridge)."""
+
+    partition_key: str
+    data: bytes  # the DMS JSON document, as DMS writes it to Kinesis
+
+
 class MalformedChange(ValueError):
     """A record that is not a DMS message (kept for inspection, never retried)."""
 

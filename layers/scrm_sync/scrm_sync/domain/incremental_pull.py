@@ -47,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from .cdc import RowChange, dms_document, encode_dms
+from .cdc import RowChange, StreamRecord, dms_document, encode_dms
 
 # Rows older than this are not data (MySQL zero dates sort before it; NULLs never compare).
 FLOOR = datetime(1000, 1, 1)
@@ -451,12 +451,6 @@ class TableRun:
 
 
 # -- rows as DMS records ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRecord:
-    partition_key: str
-    data: bytes  # the DMS JSON document, as DMS writes it to Kinesis
 
 
 def canonical_row(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..domain.archive import InFlightBatch
+from ..domain.cdc import StreamRecord
 from ..domain.identifiers import Identifier
-from ..domain.incremental_pull import KeysetQuery, StreamRecord, Watermark
+from ..domain.incremental_pull import KeysetQuery, Watermark
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
