@@ -24,6 +24,16 @@ TODAY = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 _ids = itertools.count(1)
 
 
+class Clock:
+    """A settable wall clock (epoch seconds) for archive runs and their leases."""
+
+    def __init__(self) -> None:
+        self.now = TODAY.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def days_ago(days: float) -> datetime:
     return TODAY - timedelta(days=days)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 from scrm_local.aws import Clients
 from scrm_local.moto_server import SerializedMotoServer
 from scrm_local.resources import create_resources
@@ -58,3 +60,16 @@ def app_resources(moto_endpoint: str) -> AppResources:
 @pytest.fixture
 def dynamodb(app_resources: AppResources) -> Any:
     return app_resources.clients("dynamodb")
+
+
+@pytest.fixture
+def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's in-process mock for boto3 clients made inside the test. Endpoints another test left
+    in the environment are removed: they would send the calls to a real moto server instead."""
+    for variable in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")] + ["AWS_PROFILE"]:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield

@@ -21,7 +21,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from scrm_sync.adapters.send_counts import DynamoSendCounts
 from scrm_sync.adapters.wecom_robot import WeComRobot
 from scrm_sync.domain.credentials import load_credentials
@@ -136,13 +135,8 @@ class AlarmStack:
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AlarmStack]:
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws(), running_fake_robot() as robot:
+def stack(in_process_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[AlarmStack]:
+    with running_fake_robot() as robot:
         dynamodb, sqs, sns = boto3.client("dynamodb"), boto3.client("sqs"), boto3.client("sns")
         create_checkpoints_table(dynamodb, TABLE)
         dlq_url = sqs.create_queue(QueueName="alarms-dlq")["QueueUrl"]

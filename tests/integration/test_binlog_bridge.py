@@ -17,7 +17,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from scrm_local.aws import Clients
 from scrm_local.binlog_bridge import BinlogBridge, BinlogPosition, TableDdl, bridge_for_stack, table_ddl
 from scrm_local.settings import Settings
@@ -65,23 +64,13 @@ def schema(mariadb: MariaDB) -> str:
 
 
 @pytest.fixture
-def kinesis(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for variable, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(variable, value)
-    # an endpoint left by another test would send these calls to a real moto server instead
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_KINESIS"):
-        monkeypatch.delenv(variable, raising=False)
-    with mock_aws():
-        client = boto3.client("kinesis", region_name="us-east-1")
-        # moto's backends are process-wide: never inherit a stream another test left behind
-        with contextlib.suppress(client.exceptions.ResourceNotFoundException):
-            client.delete_stream(StreamName=STREAM, EnforceConsumerDeletion=True)
-        client.create_stream(StreamName=STREAM, ShardCount=2)
-        yield client
+def kinesis(in_process_aws: None) -> Any:
+    client = boto3.client("kinesis", region_name="us-east-1")
+    # moto's backends are process-wide: never inherit a stream another test left behind
+    with contextlib.suppress(client.exceptions.ResourceNotFoundException):
+        client.delete_stream(StreamName=STREAM, EnforceConsumerDeletion=True)
+    client.create_stream(StreamName=STREAM, ShardCount=2)
+    return client
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -16,7 +15,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from scrm_sync.adapters.archive_store import S3ArchiveStore
 from scrm_sync.adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from scrm_sync.adapters.memory import InMemoryOrderStore, InMemoryProfileRepository
@@ -29,6 +27,7 @@ from scrm_sync.services.sync import ProfileSync
 
 from tests.archive_support import (
     TODAY,
+    Clock,
     archived_rows,
     assert_archive_consistent,
     create_checkpoints_table,
@@ -48,22 +47,8 @@ FOREVER = lambda: 900.0  # noqa: E731
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = TODAY.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
+def aws(in_process_aws: None) -> None:
+    """The in-process moto mock (tests/integration/conftest.py)."""
 
 
 @dataclass

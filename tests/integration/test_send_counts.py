@@ -3,12 +3,10 @@ adapter (moto): the fake used by the unit tests cannot drift from what AWS does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from moto import mock_aws
 from scrm_sync.adapters.memory import InMemorySendCounts
 from scrm_sync.adapters.send_counts import DynamoSendCounts
 from scrm_sync.services.alarms import BudgetUnavailable, SendBudget, SendCounts, robot_scope
@@ -21,14 +19,8 @@ T0 = datetime(2026, 11, 25, 2, 0, 5, tzinfo=UTC)
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield
+def aws(in_process_aws: None) -> None:
+    """The in-process moto mock (tests/integration/conftest.py)."""
 
 
 @pytest.fixture(params=["memory", "dynamodb"])

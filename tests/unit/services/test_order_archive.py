@@ -25,6 +25,7 @@ from scrm_sync.services.sync import ProfileSync
 
 from tests.archive_support import (
     TODAY,
+    Clock,
     archived_rows,
     assert_archive_consistent,
     assert_nothing_lost,
@@ -35,14 +36,6 @@ from tests.archive_support import (
 RULES = load_rules({})
 CUTOFF = archive_cutoff(TODAY.date(), 90)
 FOREVER = lambda: 900.0  # noqa: E731 - remaining seconds of a run that never nears its deadline
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = TODAY.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -19,7 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from ..domain.archive import InFlightBatch
-from ..domain.orders import OrderState, StoredOrder, age_shard
+from ..domain.orders import OrderState, StoredOrder, age_shard, order_fields
 from ..domain.profile import utc_now_text
 from ..services.ports import (
     AgedOrder,
@@ -67,14 +67,7 @@ def _names(attributes: Sequence[str]) -> dict[str, str]:
 
 def _state_attributes(order: OrderState) -> dict[str, Any]:
     return {
-        "source": order.source,
-        "order_id": order.order_id,
-        "profile_id": order.profile_id,
-        "status": order.status,
-        "total": order.total,
-        "currency": order.currency,
-        "created_at": order.created_at,
-        "lines": [dict(line) for line in order.lines],
+        **order_fields(order),
         "occurred_at": order.occurred_at,
         "event_id": order.event_id,
         "version": order.version,

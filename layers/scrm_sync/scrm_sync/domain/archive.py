@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .orders import OrderState, order_key
+from .orders import OrderState, order_fields, order_key
 
 DATA_PREFIX = "orders/"
 MANIFEST_PREFIX = "manifests/orders/"
@@ -32,15 +32,8 @@ _NUMERIC_LINE_FIELDS = ("quantity", "price", "amount")
 def archive_row(order: OrderState, archived_at: str) -> dict[str, Any]:
     """The archived form of an order (the Athena table's columns; `dt` comes from the path)."""
     return {
-        "source": order.source,
-        "order_id": order.order_id,
-        "profile_id": order.profile_id,
-        "status": order.status,
-        "total": order.total,
-        "currency": order.currency,
-        "created_at": order.created_at,
+        **order_fields(order),
         "order_date": order.order_date,
-        "lines": [dict(line) for line in order.lines],
         "last_event_at": order.occurred_at,
         "last_event_id": order.event_id,
         "version": order.version,

@@ -75,6 +75,20 @@ class OrderState:
         return order_key(self.source, self.order_id)
 
 
+def order_fields(order: OrderState) -> dict[str, Any]:
+    """What the order itself says, kept alike by the hot item and the archived row."""
+    return {
+        "source": order.source,
+        "order_id": order.order_id,
+        "profile_id": order.profile_id,
+        "status": order.status,
+        "total": order.total,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "lines": [dict(line) for line in order.lines],
+    }
+
+
 def order_state(event: CanonicalEvent, profile_id: str) -> OrderState | None:
     """The state an order event carries, for the profile it was resolved to (None: no order)."""
     if event.type not in ORDER_EVENT_TYPES or event.order is None:
