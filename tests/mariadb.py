@@ -72,6 +72,14 @@ class MariaDB:
     def create_database(self, name: str) -> None:
         self.execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
 
+    def run_sql_file(self, path: Path) -> None:
+        """The statements of a schema file such as config/pos_schema.sql (`--` comments allowed)."""
+        text = path.read_text(encoding="utf-8")
+        code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        for statement in code.split(";"):
+            if statement.strip():
+                self.execute(statement)
+
 
 @contextlib.contextmanager
 def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:

@@ -13,28 +13,19 @@ import pytest
 
 from tests.cdc_factories import SELLER, trade
 from tests.e2e.conftest import RunningStack, start_local_stack
-from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+from tests.mariadb import MariaDB
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mariadb]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_sql_file(mariadb: MariaDB, path: Path) -> None:
-    code = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
-    for statement in code.split(";"):
-        if statement.strip():
-            mariadb.execute(statement)
-
-
 @pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    if not mariadb_available():
-        pytest.skip("needs MariaDB server binaries (apt-get install mariadb-server)")
-    with running_mariadb() as server:
-        run_sql_file(server, ROOT / "config" / "jdp_tb_trade.sql")
-        run_sql_file(server, ROOT / "config" / "pos_schema.sql")
-        yield server
+def mariadb(mariadb: MariaDB) -> MariaDB:
+    """The suite's private MariaDB with the 聚石塔 and POS schemas loaded."""
+    mariadb.run_sql_file(ROOT / "config" / "jdp_tb_trade.sql")
+    mariadb.run_sql_file(ROOT / "config" / "pos_schema.sql")
+    return mariadb
 
 
 @pytest.fixture(scope="module")

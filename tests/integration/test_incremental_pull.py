@@ -9,7 +9,7 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from scrm_sync.services.incremental_pull import IncrementalPull, PullReport
 from scrm_sync.services.ports import StoredWatermark, StreamWriteFailed, WatermarkConflict
 
 from tests.integration.conftest import AppResources
-from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+from tests.mariadb import MariaDB, mariadb_available
 
 pytestmark = [
     pytest.mark.mariadb,
@@ -43,12 +43,6 @@ CREATE TABLE jdp_tb_trade (
   KEY ind_jdp_tb_trade_jdp_modified (jdp_modified)
 ) DEFAULT CHARSET=utf8mb4
 """
-
-
-@pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    with running_mariadb() as server:
-        yield server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,26 +15,18 @@ from scrm_sync.domain.cdc import RowChange
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.domain.table_mapping import events_for_change
 
-from tests.mariadb import MariaDB, mariadb_available, running_mariadb
+from tests.mariadb import MariaDB
 
 pytestmark = pytest.mark.mariadb
 ROOT = Path(__file__).resolve().parents[2]
 RULES = load_rules({})
 
 
-def statements(sql: str) -> list[str]:
-    without_comments = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    return [statement.strip() for statement in without_comments.split(";") if statement.strip()]
-
-
 @pytest.fixture(scope="module")
-def mariadb() -> Iterator[MariaDB]:
-    if not mariadb_available():
-        pytest.skip("needs MariaDB server binaries (apt-get install mariadb-server)")
-    with running_mariadb() as server:
-        for statement in statements((ROOT / "config" / "pos_schema.sql").read_text(encoding="utf-8")):
-            server.execute(statement)
-        yield server
+def mariadb(mariadb: MariaDB) -> MariaDB:
+    """The suite's private MariaDB with config/pos_schema.sql loaded."""
+    mariadb.run_sql_file(ROOT / "config" / "pos_schema.sql")
+    return mariadb
 
 
 def read_row(mariadb: MariaDB, sql: str, key: str) -> dict:
