@@ -5,7 +5,6 @@ module imported at the bottom of this file."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -19,10 +18,17 @@ from typing import Any
 
 from .aws import Clients
 from .intrinsics import TemplateError
-from .lambda_runtime import EnvironmentConflict, HandlerNotFound, LambdaRuntime, error_payload
+from .lambda_runtime import (
+    EnvironmentConflict,
+    HandlerNotFound,
+    InvocationFailed,
+    LambdaRuntime,
+    error_payload,
+)
 from .schedules import scheduled_event
 from .settings import Settings
 from .stack import LocalStack, StackError, live_lookup
+from .stack_state import running_stack
 from .template import Template
 
 log = logging.getLogger("scrm_local")
@@ -107,35 +113,30 @@ def moto_reachable(endpoint_url: str, timeout: float = 2.0) -> bool:
 
 
 def attach() -> LambdaRuntime:
-    """A runtime for this process, against the stack `scrm local run` started (same env vars)."""
-    settings = Settings.from_env()
+    """A runtime for this process, against this project's running `scrm local run` (found by
+    its state file, or by MOTO_PORT / SCRM_STACK_NAME when set). Function output goes to stderr."""
+    settings = running_stack(Settings.from_env(), os.environ)
     if not moto_reachable(settings.endpoint_url):
         raise CliError(
             f"no local stack is running: nothing answers at {settings.endpoint_url} "
-            "(start one with `scrm local run`, or set MOTO_PORT to its moto port)"
+            "(start one with `scrm local run` in this project, or set MOTO_PORT to its moto port)"
         )
     template = Template.load(settings, live=live_lookup(Clients(settings.endpoint_url)))
-    return LambdaRuntime(template, settings.endpoint_url)
+    return LambdaRuntime(template, settings.endpoint_url, max_environments=1, output=sys.stderr)
 
 
 def run_handler(runtime: LambdaRuntime, function_id: str, event: Any) -> int:
-    """Invoke in this process; the result goes to stdout as JSON, everything else to stderr."""
+    """Invoke in a fresh execution environment; the result goes to stdout as JSON, the
+    function's logs to stderr."""
     runtime.template.function(function_id)  # a clear error for an unknown logical id
-    runtime.activate()
-    out = sys.stdout
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            try:
-                result = runtime.invoke(function_id, event)
-            except (HandlerNotFound, EnvironmentConflict):
-                raise
-            except Exception as exc:
-                log.exception("%s failed", function_id)
-                print(json.dumps(error_payload(exc)), file=out, flush=True)
-                return 1
+        result = runtime.invoke(function_id, event)
+    except InvocationFailed as exc:
+        print(json.dumps(error_payload(exc)), file=sys.stdout, flush=True)
+        return 1
     finally:
-        runtime.deactivate()
-    print(json.dumps(result), file=out, flush=True)
+        runtime.close()
+    print(json.dumps(result), file=sys.stdout, flush=True)
     return 0
 
 

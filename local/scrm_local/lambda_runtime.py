@@ -1,102 +1,78 @@
-"""Run the template's Python handlers in this process, the way the Lambda runtime would.
+"""Run the template's Python handlers the way the Lambda service does.
 
-The environment (moto endpoint, dummy credentials, region, every function's variables) is set
-before any handler is imported; each handler module is loaded once from its file (a cold start
-per function) under a unique module name, since every function's file is called app.py.
+Each function has a pool of execution environments. An environment is a process of its own
+(lambda_worker.py) with that function's environment variables only: it imports the handler
+once (a cold start), then runs one invocation at a time and is reused warm. More concurrent
+invocations get more environments, up to the function's ReservedConcurrentExecutions or the
+stack's per-function cap; beyond that they wait for one to come free. An invocation that runs
+past the function's Timeout is stopped and its environment discarded, as Lambda does.
+
+Nothing a handler keeps at module level (Powertools' resolver's current event, Logger keys,
+caches, clients) is ever seen by two invocations at once, exactly as in Lambda.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import logging
 import os
+import socket
+import subprocess
 import sys
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from pathlib import Path
-from types import ModuleType
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import IO, Any
 
 from .aws import DUMMY_CREDENTIALS
-from .settings import REGION
+from .settings import DEFAULT_MAX_ENVIRONMENTS, REGION
 from .template import FunctionSpec, Template
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any, Any], Any]
-_IMPORT_LOCK = threading.RLock()  # sys.path / sys.modules are process-wide
+INIT_TIMEOUT = 60.0  # seconds for a cold start (imports) on a busy 2-core machine
 _REMOVED_VARIABLES = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")
+# From the host, only what a process needs to run at all; the rest comes from the template.
+_HOST_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT")
 
 
 class EnvironmentConflict(RuntimeError):
-    """Two functions set the same variable to different values (all handlers share one process)."""
+    """Two functions set the same variable to different values (the `scrm` tools run the layer
+    in their own process with the union of the functions' variables)."""
 
 
 class HandlerNotFound(RuntimeError):
     pass
 
 
-@dataclass
-class LambdaContext:
-    """The attributes and method of the Python runtime's context object."""
+class InvocationFailed(RuntimeError):
+    """The handler raised, timed out or its environment died; `payload` is Lambda's error JSON."""
 
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    timeout_seconds: int
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = ""
-    identity: Any = None
-    client_context: Any = None
-    _started: float = field(default_factory=time.monotonic)
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(str(payload.get("errorMessage", "")))
+        self.payload = payload
 
-    def __post_init__(self) -> None:
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        if not self.log_stream_name:
-            day = datetime.now(UTC).strftime("%Y/%m/%d")
-            self.log_stream_name = f"{day}/[{self.function_version}]{uuid.uuid4().hex}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed = time.monotonic() - self._started
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))
-
-
-def make_context(fn: FunctionSpec) -> LambdaContext:
-    return LambdaContext(
-        function_name=fn.name,
-        memory_limit_in_mb=fn.memory_size,
-        invoked_function_arn=fn.arn,
-        timeout_seconds=fn.timeout,
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def to_payload(result: Any) -> Any:
-    """What the Lambda service would pass on: the result serialized as JSON and read back."""
-    return json.loads(json.dumps(result, default=_json_default))
+    @property
+    def error_type(self) -> str:
+        return str(self.payload.get("errorType", ""))
 
 
 def error_payload(exc: BaseException, request_id: str | None = None) -> dict[str, Any]:
     """The JSON Lambda returns for an unhandled exception."""
-    payload: dict[str, Any] = {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": traceback.format_tb(exc.__traceback__),
-    }
+    if isinstance(exc, InvocationFailed):
+        payload = dict(exc.payload)
+    else:
+        payload = {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "stackTrace": traceback.format_tb(exc.__traceback__),
+        }
     if request_id:
         payload["requestId"] = request_id
     return payload
@@ -111,66 +87,242 @@ def merged_environment(functions: Mapping[str, FunctionSpec]) -> dict[str, str]:
                 raise EnvironmentConflict(
                     f"environment variable {key} differs between functions: "
                     f"{owner[key]} sets {merged[key]!r}, "
-                    f"{fn.logical_id} sets {value!r}; the local stack runs all handlers in one process, "
+                    f"{fn.logical_id} sets {value!r}; the scrm tools run the application in one process, "
                     "so give the variable one value (e.g. in Globals) or different names"
                 )
             merged[key], owner[key] = value, fn.logical_id
     return merged
 
 
-def _load_module(fn: FunctionSpec, unique: str) -> ModuleType:
-    module_path, _, _ = fn.handler.rpartition(".")
-    file = fn.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-    if not file.is_file():
-        raise HandlerNotFound(f"{fn.logical_id}: handler file {file} does not exist (Handler: {fn.handler})")
-    name = f"scrm_fn_{fn.logical_id}_{unique}"
-    spec = importlib.util.spec_from_file_location(name, file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    with _IMPORT_LOCK:
-        before = set(sys.modules)
-        sys.path.insert(0, str(fn.code_dir))
-        sys.modules[name] = module
+def aws_variables(endpoint_url: str) -> dict[str, str]:
+    """What every environment gets besides the function's variables: the moto endpoint,
+    dummy credentials, the region."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        **DUMMY_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_SAM_LOCAL": "true",
+    }
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """Where an environment's stdout/stderr go (None: inherit this process's)."""
+
+    target: IO[str] | None = None
+
+
+class ExecutionEnvironment:
+    """One worker process for one function; not thread-safe (the pool hands it to one caller)."""
+
+    def __init__(self, fn: FunctionSpec, endpoint_url: str, output: _Stream) -> None:
+        self.fn = fn
+        self.instance = uuid.uuid4().hex
+        day = datetime.now(UTC).strftime("%Y/%m/%d")
+        self.log_stream_name = f"{day}/[$LATEST]{self.instance}"
+        self.log_group_name = f"/aws/lambda/{fn.name}"
+        parent, child = socket.socketpair()
+        env = {k: os.environ[k] for k in _HOST_VARIABLES if k in os.environ}
+        env.update(fn.environment)
+        env.update(aws_variables(endpoint_url))
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": self.log_group_name,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream_name,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.runtime}",
+                "LAMBDA_TASK_ROOT": str(fn.code_dir),
+                "_HANDLER": fn.handler,
+                "PYTHONUNBUFFERED": "1",  # logs reach the terminal even if the process is killed
+            }
+        )
+        for key in _REMOVED_VARIABLES:
+            env.pop(key, None)
+        started = time.monotonic()
+        with child:
+            self.process = subprocess.Popen(  # noqa: S603 - our own worker module
+                [sys.executable, "-m", "scrm_local.lambda_worker", "--fd", str(child.fileno())],
+                env=env,
+                cwd=fn.code_dir if fn.code_dir.is_dir() else None,
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=output.target,
+                stderr=output.target,
+            )
+        self.conn = Connection(parent.detach())
         try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            sys.modules.pop(name, None)
+            reply = self._exchange(
+                {
+                    "init": {
+                        "code_dir": str(fn.code_dir),
+                        "handler": fn.handler,
+                        "layer_dirs": [str(d) for d in fn.layer_dirs],
+                    }
+                },
+                INIT_TIMEOUT,
+                "init",
+            )
+        except InvocationFailed:
+            self.close()
             raise
-        finally:
-            sys.path.remove(str(fn.code_dir))
-            # Sibling modules (models.py ...) stay private to this function: two functions may
-            # both have one with the same name.
-            for added in set(sys.modules) - before - {name}:
-                origin = getattr(sys.modules[added], "__file__", None) or ""
-                if Path(origin).resolve().is_relative_to(fn.code_dir):
-                    del sys.modules[added]
-    return module
+        if "error" in reply:
+            self.close()
+            raise HandlerNotFound(
+                f"{fn.logical_id}: {reply['error'].get('errorMessage')} (Handler: {fn.handler})"
+            )
+        log.info("%s: cold start in %.0f ms", fn.logical_id, (time.monotonic() - started) * 1000)
+
+    def _exchange(self, message: dict[str, Any], timeout: float, phase: str) -> dict[str, Any]:
+        try:
+            self.conn.send_bytes(json.dumps(message).encode("utf-8"))
+            if self.conn.poll(timeout):
+                reply: dict[str, Any] = json.loads(self.conn.recv_bytes())
+                return reply
+        except (EOFError, OSError) as exc:
+            code = self.process.poll()
+            self.close()
+            raise InvocationFailed(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {phase} Error: Runtime exited"
+                    + (f" with error: exit status {code}" if code is not None else f" ({exc})"),
+                }
+            ) from exc
+        self.close()
+        raise InvocationFailed(
+            {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout:.2f} seconds"}
+        )
+
+    def invoke(self, event: Any, request_id: str) -> Any:
+        context = {
+            "function_name": self.fn.name,
+            "memory_limit_in_mb": self.fn.memory_size,
+            "invoked_function_arn": self.fn.arn,
+            "aws_request_id": request_id,
+            "deadline_ms": int(time.time() * 1000) + self.fn.timeout * 1000,
+            "log_group_name": self.log_group_name,
+            "log_stream_name": self.log_stream_name,
+        }
+        reply = self._exchange({"invoke": {"event": event, "context": context}}, self.fn.timeout, request_id)
+        if "error" in reply:
+            raise InvocationFailed({**reply["error"], "requestId": request_id})
+        return reply.get("result")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.warning("%s: environment %s did not exit", self.fn.logical_id, self.instance)
+
+
+class EnvironmentPool:
+    """The execution environments of one function: warm ones are reused (most recent first),
+    new ones are started while fewer than `limit` exist, otherwise callers wait."""
+
+    def __init__(self, fn: FunctionSpec, endpoint_url: str, limit: int, output: _Stream) -> None:
+        self.fn = fn
+        self.endpoint_url = endpoint_url
+        self.limit = max(1, limit)
+        self.output = output
+        self._idle: list[ExecutionEnvironment] = []
+        self._count = 0  # idle + busy + starting
+        self._busy = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def acquire(self) -> ExecutionEnvironment:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError(f"{self.fn.logical_id}: the runtime is shut down")
+                while self._idle:
+                    env = self._idle.pop()
+                    if env.alive:
+                        self._busy += 1
+                        return env
+                    self._count -= 1
+                if self._count < self.limit:
+                    self._count += 1
+                    self._busy += 1
+                    break
+                self._cond.wait()
+        try:
+            return ExecutionEnvironment(self.fn, self.endpoint_url, self.output)
+        except BaseException:
+            self._forget()
+            raise
+
+    def release(self, env: ExecutionEnvironment) -> None:
+        with self._cond:
+            self._busy -= 1
+            if env.alive and not self._closed:
+                self._idle.append(env)
+                self._cond.notify()
+                return
+        env.close()
+        self._forget(busy=False)
+
+    def _forget(self, busy: bool = True) -> None:
+        with self._cond:
+            self._count -= 1
+            if busy:
+                self._busy -= 1
+            self._cond.notify()
+
+    @property
+    def size(self) -> int:
+        """Environments that exist (idle or busy)."""
+        return self._count
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        for env in idle:
+            env.close()
 
 
 class LambdaRuntime:
-    def __init__(self, template: Template, endpoint_url: str) -> None:
+    def __init__(
+        self,
+        template: Template,
+        endpoint_url: str,
+        max_environments: int = DEFAULT_MAX_ENVIRONMENTS,
+        output: IO[str] | None = None,
+    ) -> None:
         self.template = template
         self.endpoint_url = endpoint_url
-        self._handlers: dict[str, Handler] = {}
+        self.max_environments = max_environments
+        self._output = _Stream(output)
+        self._pools: dict[str, EnvironmentPool] = {}
         self._lock = threading.Lock()
         self._saved: dict[str, str | None] | None = None
-        self._unique = uuid.uuid4().hex[:8]
 
+    # --- the application's environment in this process (for the `scrm` tools) ------------------
     def environment(self) -> dict[str, str]:
         env = merged_environment(self.template.functions)
-        env.update(
-            {
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-                **DUMMY_CREDENTIALS,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "AWS_SAM_LOCAL": "true",
-            }
-        )
+        env.update(aws_variables(self.endpoint_url))
         return env
 
     def activate(self) -> None:
-        """Set the environment in os.environ (before any handler import); deactivate() undoes it."""
+        """Set the union of the functions' variables in os.environ, so a tool can build the
+        layer's composition root in this process; deactivate() undoes it."""
         env = self.environment()
         self._saved = {k: os.environ.get(k) for k in (*env, *_REMOVED_VARIABLES)}
         for key in _REMOVED_VARIABLES:
@@ -187,35 +339,37 @@ class LambdaRuntime:
                 os.environ[key] = value
         self._saved = None
 
-    def handler(self, function_id: str) -> Handler:
+    # --- invocations ------------------------------------------------------------------------------
+    def pool(self, function_id: str) -> EnvironmentPool:
         with self._lock:
-            if function_id not in self._handlers:
+            if function_id not in self._pools:
                 fn = self.template.function(function_id)
-                started = time.monotonic()
-                module = _load_module(fn, self._unique)
-                attr = fn.handler.rpartition(".")[2]
-                handler = getattr(module, attr, None)
-                if not callable(handler):
-                    raise HandlerNotFound(f"{function_id}: {fn.handler} is not a function")
-                self._handlers[function_id] = handler
-                log.info("%s: cold start in %.0f ms", function_id, (time.monotonic() - started) * 1000)
-            return self._handlers[function_id]
+                limit = fn.reserved_concurrency or self.max_environments
+                self._pools[function_id] = EnvironmentPool(fn, self.endpoint_url, limit, self._output)
+            return self._pools[function_id]
 
     def invoke(self, function_id: str, event: Any) -> Any:
-        """Call the handler; returns the JSON payload of its result, raises what it raises."""
-        fn = self.template.function(function_id)
-        handler = self.handler(function_id)
-        context = make_context(fn)
-        log.debug("START %s RequestId: %s", function_id, context.aws_request_id)
+        """Run one invocation in a free environment of the function; returns the JSON payload of
+        the result, raises InvocationFailed (handler error, timeout, crash) or HandlerNotFound."""
+        pool = self.pool(function_id)
+        request_id = str(uuid.uuid4())
+        env = pool.acquire()
+        log.debug("START %s RequestId: %s", function_id, request_id)
         started = time.monotonic()
         try:
-            return to_payload(handler(event, context))
+            return env.invoke(json.loads(json.dumps(event)), request_id)
         finally:
-            elapsed = time.monotonic() - started
+            pool.release(env)
             log.debug(
-                "END %s RequestId: %s Duration: %.1f ms", function_id, context.aws_request_id, elapsed * 1000
+                "END %s RequestId: %s Duration: %.1f ms",
+                function_id,
+                request_id,
+                (time.monotonic() - started) * 1000,
             )
-            if elapsed > fn.timeout:
-                log.warning(
-                    "%s ran %.1f s, longer than its Timeout of %s s", function_id, elapsed, fn.timeout
-                )
+
+    def close(self) -> None:
+        """Stop every environment (Lambda's shutdown phase, without the grace period)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()

@@ -18,6 +18,7 @@ DEFAULT_STACK_NAME = "scrm-local"
 DEFAULT_MOTO_PORT = 5000
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_CDC_CHECKPOINT = Path(".local-state/cdc-checkpoint.json")  # under the project root
+DEFAULT_MAX_ENVIRONMENTS = 10
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -56,6 +57,8 @@ class Settings:
     """A MySQL/MariaDB schema whose binlog the stack streams into CdcStream (binlog_bridge.py)."""
     cdc_tables: tuple[str, ...] = ()
     cdc_checkpoint: Path = DEFAULT_CDC_CHECKPOINT  # relative: to project_root
+    max_environments: int = DEFAULT_MAX_ENVIRONMENTS
+    """Execution environments per function when the template reserves no concurrency."""
 
     @property
     def endpoint_url(self) -> str:
@@ -65,7 +68,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
         """SCRM_TEMPLATE, SCRM_PROJECT_ROOT, SCRM_STACK_NAME, MOTO_PORT, PORT,
         SCRM_PARAMETER_OVERRIDES, SCRM_RUN_SCHEDULES, SCRM_CDC_MYSQL_URL, SCRM_CDC_TABLES,
-        SCRM_CDC_CHECKPOINT (+ the config_files bindings)."""
+        SCRM_CDC_CHECKPOINT, SCRM_MAX_ENVIRONMENTS (+ the config_files bindings)."""
         env = os.environ if env is None else env
         template = (
             Path(env["SCRM_TEMPLATE"]).resolve()
@@ -90,4 +93,5 @@ class Settings:
                 if env.get("SCRM_CDC_CHECKPOINT")
                 else DEFAULT_CDC_CHECKPOINT
             ),
+            max_environments=int(env.get("SCRM_MAX_ENVIRONMENTS") or DEFAULT_MAX_ENVIRONMENTS),
         )

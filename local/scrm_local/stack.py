@@ -27,6 +27,7 @@ from .resources import create_resources
 from .schedules import ScheduleRunner
 from .settings import HOST, Settings
 from .sqs_poller import SqsPoller
+from .stack_state import remove_state, write_state
 from .stream_poller import StreamPoller
 from .template import Template
 
@@ -127,8 +128,9 @@ class LocalStack:
         self.config.load_all()
         self.config.start()
         self._share_cdc_source(template, clients)
-        self.runtime = LambdaRuntime(template, self.settings.endpoint_url)
-        self.runtime.activate()
+        self.runtime = LambdaRuntime(
+            template, self.settings.endpoint_url, max_environments=self.settings.max_environments
+        )
         self.gateway.table = RouteTable(template.routes)
         for fn in template.functions.values():
             for sqs in fn.sqs_sources:
@@ -221,10 +223,10 @@ class LocalStack:
             self.config.stop()
         if self.gateway is not None:
             self.gateway.stop()
+        if self.runtime is not None:
+            self.runtime.close()
         if self.moto is not None:
             self.moto.stop()
-        if self.runtime is not None:
-            self.runtime.deactivate()
 
     def run_forever(self, out: TextIO) -> int:
         """Start, print the ready message, serve until SIGINT/SIGTERM, stop; returns 0."""
@@ -237,11 +239,13 @@ class LocalStack:
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.start()
+            write_state(self.settings)
             print(self.describe(), file=out, flush=True)
             while not stop_requested:
                 time.sleep(0.2)
             log.info("received %s, stopping", signal.Signals(stop_requested[0]).name)
         finally:
+            remove_state(self.settings)
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

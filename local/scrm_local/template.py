@@ -126,6 +126,8 @@ class FunctionSpec:
     timeout: int
     memory_size: int
     environment: dict[str, str]
+    layer_dirs: tuple[Path, ...] = ()  # local folders of its AWS::Serverless::LayerVersion layers
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions
     routes: tuple[HttpRoute, ...] = ()
     sqs_sources: tuple[SqsSource, ...] = ()
     stream_sources: tuple[StreamSource, ...] = ()
@@ -307,11 +309,32 @@ class Template:
             timeout=int(props.get("Timeout", DEFAULT_TIMEOUT)),
             memory_size=int(props.get("MemorySize", DEFAULT_MEMORY)),
             environment={str(k): _env_string(v) for k, v in variables.items()},
+            layer_dirs=self._layer_dirs(lid, merge_globals(globals_fn, raw).get("Layers") or []),
+            reserved_concurrency=(
+                int(props["ReservedConcurrentExecutions"])
+                if props.get("ReservedConcurrentExecutions") is not None
+                else None
+            ),
             routes=tuple(routes),
             sqs_sources=tuple(sqs),
             stream_sources=tuple(streams),
             schedules=tuple(schedules),
         )
+
+    def _layer_dirs(self, lid: str, layers: list[Any]) -> tuple[Path, ...]:
+        """Each `!Ref` to a layer of this template with a local ContentUri, as the folder the
+        Python runtime would find at /opt/python (SAM builds a `python` layer into python/)."""
+        folders: list[Path] = []
+        for layer in layers:
+            ref = layer.get("Ref") if isinstance(layer, dict) else None
+            spec = self.raw_resources.get(ref) if isinstance(ref, str) else None
+            content = ((spec or {}).get("Properties") or {}).get("ContentUri")
+            if not isinstance(content, str):
+                log.info("%s: layer %r is not a local layer of this template; not on its path", lid, layer)
+                continue
+            folder = (self.settings.project_root / content).resolve()
+            folders.append(folder / "python" if (folder / "python").is_dir() else folder)
+        return tuple(folders)
 
     # --- HttpApi authorizers (SAM's Auth of the API and of each route) ---------------------------------
     def _api_id(self, lid: str, event_name: str, raw_api_id: Any) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from scrm_local.stack import LocalStack
 
-from tests.fixtures.local_stack.support import handler_module, request
+from tests.fixtures.local_stack.support import recorded, request
 
 
 def call(
@@ -22,8 +22,7 @@ def call(
 
 
 def authorizer_calls(stack: LocalStack, identity: str) -> list[dict[str, Any]]:
-    calls = handler_module(stack, "KeyAuthorizerFunction").CALLS
-    return [c for c in calls if c["identitySource"] == [identity]]
+    return [c for c in recorded(stack, "KeyAuthorizerFunction") if c["identitySource"] == [identity]]
 
 
 def unique_key() -> str:
@@ -50,12 +49,11 @@ def test_a_valid_key_reaches_the_handler_with_the_authorizer_context(stack: Loca
 
 
 def test_a_missing_key_is_401_without_calling_anything(stack: LocalStack) -> None:
-    calls = handler_module(stack, "KeyAuthorizerFunction").CALLS
-    before = len(calls)
+    before = len(recorded(stack, "KeyAuthorizerFunction"))
     assert call(stack, "/secure/a") == (401, {"message": "Unauthorized"})
     assert call(stack, "/secure/a", "  ") == (401, {"message": "Unauthorized"})
     assert call(stack, "/query/a") == (401, {"message": "Unauthorized"})  # query string identity
-    assert len(calls) == before
+    assert len(recorded(stack, "KeyAuthorizerFunction")) == before
 
 
 def test_a_refused_key_is_403(stack: LocalStack) -> None:
@@ -93,12 +91,11 @@ def test_a_failing_or_garbage_authorizer_is_500_and_not_cached(stack: LocalStack
 
 
 def test_none_routes_are_open(stack: LocalStack) -> None:
-    calls = handler_module(stack, "KeyAuthorizerFunction").CALLS
-    before = len(calls)
+    before = len(recorded(stack, "KeyAuthorizerFunction"))
     status, body = call(stack, "/open/a")
     assert status == 200 and "authorizer" not in body["event"]["requestContext"]
     assert call(stack, "/open/a", "wrong-key")[0] == 200
-    assert len(calls) == before
+    assert len(recorded(stack, "KeyAuthorizerFunction")) == before
     assert request(stack.settings.http_port, "GET", "/act/dict")[0] == 200  # the implicit API: no Auth
 
 

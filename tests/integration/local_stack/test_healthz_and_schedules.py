@@ -7,7 +7,7 @@ from pathlib import Path
 from scrm_local.schedules import scheduled_event
 from scrm_local.stack import LocalStack
 
-from tests.fixtures.local_stack.support import get_json, handler_module, settings, wait_for
+from tests.fixtures.local_stack.support import gate_closed, get_json, recorded, settings, wait_for
 
 
 def test_healthz_is_503_until_ready_then_reports_the_backlog_draining(config_dir: Path) -> None:
@@ -20,23 +20,21 @@ def test_healthz_is_503_until_ready_then_reports_the_backlog_draining(config_dir
         stack.provision()
         assert get_json(port, "/healthz") == (200, {"status": "ok", "backlog": 0})
         assert stack.clients is not None
-        worker = handler_module(stack, "SqsWorkerFunction")
-        worker.GATE.clear()  # hold the batches in the handler: the backlog is observable, not a race
-        sqs = stack.clients("sqs")
-        url = sqs.get_queue_url(QueueName=f"{stack.settings.stack_name}-WorkQueue")["QueueUrl"]
-        for i in range(7):
-            sqs.send_message(QueueUrl=url, MessageBody=f"hold-{i}")
-        stack.clients("kinesis").put_record(
-            StreamName=f"{stack.settings.stack_name}-ChangesStream", Data=b"x", PartitionKey="p"
-        )
-        status, body = get_json(port, "/healthz")
-        assert status == 200 and body["backlog"] > 0
-        worker.GATE.set()
+        # hold the batches in the handler: the backlog is observable, not a race
+        with gate_closed(stack, "SqsWorkerFunction"):
+            sqs = stack.clients("sqs")
+            url = sqs.get_queue_url(QueueName=f"{stack.settings.stack_name}-WorkQueue")["QueueUrl"]
+            for i in range(7):
+                sqs.send_message(QueueUrl=url, MessageBody=f"hold-{i}")
+            stack.clients("kinesis").put_record(
+                StreamName=f"{stack.settings.stack_name}-ChangesStream", Data=b"x", PartitionKey="p"
+            )
+            status, body = get_json(port, "/healthz")
+            assert status == 200 and body["backlog"] > 0
         wait_for(lambda: get_json(port, "/healthz") == (200, {"status": "ok", "backlog": 0}))
-        processed = [r["body"] for batch in worker.CALLS for r in batch]
+        processed = [r["body"] for batch in recorded(stack, "SqsWorkerFunction") for r in batch]
         assert sorted(processed) == [f"hold-{i}" for i in range(7)]
     finally:
-        handler_module(stack, "SqsWorkerFunction").GATE.set()
         stack.stop()
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from scrm_local.stack import LocalStack
 
-from tests.fixtures.local_stack.support import handler_module, wait_for
+from tests.fixtures.local_stack.support import recorded, wait_for
 
 
 def queue_url(stack: LocalStack, logical_id: str) -> str:
@@ -28,8 +28,7 @@ def dlq_bodies(stack: LocalStack) -> list[str]:
 
 
 def delivered(stack: LocalStack, tag: str) -> list[list[dict[str, Any]]]:
-    calls = handler_module(stack, "SqsWorkerFunction").CALLS
-    return [[r for r in batch if tag in r["body"]] for batch in list(calls)]
+    return [[r for r in batch if tag in r["body"]] for batch in recorded(stack, "SqsWorkerFunction")]
 
 
 def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> None:
@@ -54,7 +53,7 @@ def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> N
 
     wait_for(all_dead_lettered, timeout=20)
     batches = [b for b in delivered(stack, tag) if b]
-    assert all(len(batch) <= 3 for batch in handler_module(stack, "SqsWorkerFunction").CALLS)  # BatchSize
+    assert all(len(batch) <= 3 for batch in recorded(stack, "SqsWorkerFunction"))  # BatchSize
     received = [r["body"] for batch in batches for r in batch]
     for body in bodies:
         expected = 2 if body in failing else 1  # successes were deleted, failures came back once
@@ -87,12 +86,10 @@ def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
     sqs.send_message(
         QueueUrl=url, MessageBody="raise", MessageAttributes={"t": {"DataType": "String", "StringValue": tag}}
     )
-    calls = handler_module(stack, "SqsWorkerFunction").CALLS
-
     def raised_batches() -> list[list[dict[str, Any]]]:
         return [
             b
-            for b in list(calls)
+            for b in recorded(stack, "SqsWorkerFunction")
             if any(r["messageAttributes"].get("t", {}).get("stringValue") == tag for r in b)
         ]
 

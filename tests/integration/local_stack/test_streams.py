@@ -8,7 +8,7 @@ import uuid
 
 from scrm_local.stack import LocalStack
 
-from tests.fixtures.local_stack.support import handler_module, wait_for
+from tests.fixtures.local_stack.support import recorded, wait_for
 
 
 def put(stack: LocalStack, logical_id: str, values: list[str]) -> list[str]:
@@ -28,10 +28,9 @@ def test_kinesis_in_order_and_partial_failure_retried_from_the_failed_record(sta
     tag = uuid.uuid4().hex[:6]
     values = [f"{tag}-0", f"{tag}-1", f"flaky-{tag}", f"{tag}-3", f"{tag}-4"]
     sequence_numbers = put(stack, "ChangesStream", values)
-    calls = handler_module(stack, "KinesisPartialFunction").CALLS
-
     def batches() -> list[list[dict]]:
-        return [[r for r in b if tag in data(r)] for b in list(calls) if any(tag in data(r) for r in b)]
+        calls = recorded(stack, "KinesisPartialFunction")
+        return [[r for r in b if tag in data(r)] for b in calls if any(tag in data(r) for r in b)]
 
     def delivered_after_failure() -> bool:
         seen = [data(r) for b in batches() for r in b]
@@ -61,7 +60,6 @@ def test_kinesis_bisect_and_on_failure_destination(stack: LocalStack) -> None:
     tag = uuid.uuid4().hex[:6]
     values = [f"{tag}-a", f"{tag}-b", "poison", f"{tag}-c"]
     sequence_numbers = put(stack, "PoisonStream", values)
-    module = handler_module(stack, "KinesisBisectFunction")
     sqs = stack.clients("sqs")
     url = sqs.get_queue_url(QueueName=f"{stack.settings.stack_name}-StreamFailureQueue")["QueueUrl"]
     failures: list[dict] = []
@@ -72,10 +70,11 @@ def test_kinesis_bisect_and_on_failure_destination(stack: LocalStack) -> None:
         return bool(failures)
 
     wait_for(failure_arrived)
-    wait_for(lambda: f"{tag}-c" in module.SUCCEEDED)
-    assert sorted(v for v in module.SUCCEEDED if tag in v) == [f"{tag}-a", f"{tag}-b", f"{tag}-c"]
+    wait_for(lambda: f"{tag}-c" in recorded(stack, "KinesisBisectFunction", "SUCCEEDED"))
+    succeeded = recorded(stack, "KinesisBisectFunction", "SUCCEEDED")
+    assert sorted(v for v in succeeded if tag in v) == [f"{tag}-a", f"{tag}-b", f"{tag}-c"]
     # The lone poison record: first try + MaximumRetryAttempts (1) retry, then given up.
-    assert module.CALLS.count(["poison"]) == 2
+    assert recorded(stack, "KinesisBisectFunction").count(["poison"]) == 2
     (failure,) = failures
     info = failure["KinesisBatchInfo"]
     assert info["batchSize"] == 1
@@ -99,10 +98,8 @@ def test_dynamodb_stream_delivery(stack: LocalStack) -> None:
         TableName=table, Key=key, UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "2"}}
     )
     ddb.delete_item(TableName=table, Key=key)
-    records = handler_module(stack, "DdbStreamFunction").RECORDS
-
     def mine() -> list[dict]:
-        return [r for r in list(records) if r["dynamodb"]["Keys"] == key]
+        return [r for r in recorded(stack, "DdbStreamFunction", "RECORDS") if r["dynamodb"]["Keys"] == key]
 
     wait_for(lambda: len(mine()) == 3)
     insert, modify, remove = mine()
