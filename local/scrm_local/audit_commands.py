@@ -5,32 +5,66 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from scrm_sync.domain.audit import ChainStatus
+from scrm_sync.services.audit import AuditTrail
 
 from .cli import attach, command
 
+EXIT_INTACT = 0
+EXIT_BROKEN = 1  # an entry altered, removed, reordered, or disagreeing with HEAD
+EXIT_NO_CHAIN = 3  # nothing chained for this id (2 is argparse's usage error)
+
+_EPILOG = (
+    f"exit status: {EXIT_INTACT} intact, {EXIT_BROKEN} broken (an entry altered, removed or "
+    f"reordered, or the entries disagree with the chain's HEAD), {EXIT_NO_CHAIN} no audit chain "
+    "for that id"
+)
+
 
 def _verify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = _EPILOG
     parser.add_argument("profile_id", help="the profile whose hash chain to verify")
+
+
+@contextmanager
+def running_stack_audit_trail() -> Iterator[AuditTrail]:
+    runtime = attach()
+    runtime.activate()  # the application's environment: its composition root finds the audit table
+    try:
+        from scrm_sync.bootstrap import container
+
+        yield container().audit
+    finally:
+        runtime.deactivate()
 
 
 @command(
     "audit", "verify", help="Verify a profile's tamper-evident audit chain.", arguments=_verify_arguments
 )
 def audit_verify(args: argparse.Namespace) -> int:
-    runtime = attach()
-    runtime.activate()  # the application's environment: its composition root finds the audit table
-    try:
-        from scrm_sync.bootstrap import container
+    with running_stack_audit_trail() as trail:
+        return verify_and_report(trail, args.profile_id)
 
-        report = container().audit.verify(args.profile_id)
-    finally:
-        runtime.deactivate()
+
+def verify_and_report(trail: AuditTrail, profile_id: str) -> int:
+    """Print the report as JSON on stdout, a one-line verdict on stderr; return the exit status."""
+    report = trail.verify(profile_id)
     result = {
-        "profile_id": args.profile_id,
+        "profile_id": profile_id,
+        "status": report.status.value,
         "entries": report.entries,
         "ok": report.ok,
         "first_broken_seq": report.first_broken_seq,
         "problem": report.problem,
     }
     print(json.dumps(result), file=sys.stdout)
-    return 0 if report.ok else 1
+    if report.status is ChainStatus.MISSING:
+        print(f"scrm: no audit chain for {profile_id}", file=sys.stderr)
+        return EXIT_NO_CHAIN
+    if not report.ok:
+        print(f"scrm: the audit chain of {profile_id} is broken: {report.problem}", file=sys.stderr)
+        return EXIT_BROKEN
+    return EXIT_INTACT

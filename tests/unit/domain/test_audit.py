@@ -36,7 +36,7 @@ def test_tampering_with_any_entry_is_caught_at_that_entry():
     repo, _ = chain_of({"n": 1}, {"n": 2}, {"n": 3})
     entries = repo.entries("p1")
     entries[1] = dataclasses.replace(entries[1], change_json='{"n":20}')
-    report = verify_chain(entries)
+    report = verify_chain(entries, repo.head("p1")[0])
     assert (report.ok, report.first_broken_seq) == (False, 2)
 
 
@@ -44,7 +44,7 @@ def test_a_removed_entry_is_caught():
     repo, _ = chain_of({"n": 1}, {"n": 2}, {"n": 3})
     entries = repo.entries("p1")
     del entries[1]
-    assert verify_chain(entries).first_broken_seq == 2
+    assert verify_chain(entries, repo.head("p1")[0]).first_broken_seq == 2
 
 
 def test_a_recomputed_hash_still_breaks_the_next_link():
@@ -56,7 +56,7 @@ def test_a_recomputed_hash_still_breaks_the_next_link():
     entries[1] = dataclasses.replace(
         entries[1], change_json=forged, hash=chain_hash(entries[1].prev_hash, forged)
     )
-    assert verify_chain(entries).first_broken_seq == 3
+    assert verify_chain(entries, repo.head("p1")[0]).first_broken_seq == 3
 
 
 def meta(source, event_id, at="2026-11-01T00:00:00+00:00"):

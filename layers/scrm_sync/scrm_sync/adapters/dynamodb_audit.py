@@ -1,8 +1,10 @@
 """DynamoDB implementation of the AuditRepository port.
 
 Table: pk = profile_id, sk = zero-padded sequence number for entries, "HEAD" for the chain head
-(last seq, hash and stream position). An append claims the next seq with a conditional put and
-moves the head in the same transaction, so concurrent appenders can never fork the chain.
+(a copy of the last entry: seq, prev_hash, hash, change; plus the stream position). An append
+claims the next seq with a conditional put and moves the head in the same transaction, so
+concurrent appenders can never fork the chain, and verification can compare the entries with
+HEAD to catch deleted newest entries (every HEAD ever written holds all of these attributes).
 """
 
 from __future__ import annotations

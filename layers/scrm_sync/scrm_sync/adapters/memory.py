@@ -352,28 +352,34 @@ class InMemoryQueue:
 
 
 class InMemoryAuditRepository:
+    """Like the DynamoDB adapter, HEAD is kept apart from the entries: tests tamper with
+    `chains` the way someone would delete or edit entry items, and HEAD stays as it was."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.chains: dict[str, list[AuditEntry]] = {}
+        self.heads: dict[str, AuditEntry] = {}
         self.positions: dict[str, str] = {}
 
     def head(self, profile_id: str) -> tuple[AuditEntry | None, str]:
         with self._lock:
-            chain = self.chains.get(profile_id, [])
-            return (chain[-1] if chain else None), self.positions.get(profile_id, "")
+            return self.heads.get(profile_id), self.positions.get(profile_id, "")
 
     def append(self, profile_id: str, entry: AuditEntry, position: str, expected_head_seq: int) -> bool:
         with self._lock:
+            head = self.heads.get(profile_id)
             chain = self.chains.setdefault(profile_id, [])
-            if len(chain) != expected_head_seq or entry.seq != expected_head_seq + 1:
+            taken = {stored.seq for stored in chain}
+            if (head.seq if head else 0) != expected_head_seq or entry.seq in taken:
                 return False
             chain.append(entry)
+            self.heads[profile_id] = entry
             self.positions[profile_id] = position
             return True
 
     def entries(self, profile_id: str) -> list[AuditEntry]:
         with self._lock:
-            return list(self.chains.get(profile_id, []))
+            return list(self.chains.get(profile_id, []))  # appended in sequence order
 
 
 class InMemorySchemaRegistry:

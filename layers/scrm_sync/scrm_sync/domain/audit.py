@@ -1,8 +1,10 @@
 """Tamper-evident audit chain: one hash chain per profile.
 
 entry n: hash_n = sha256(hash_{n-1} + canonical JSON of change_n), hash_0 = 64 zeros.
-Changing, removing or reordering any stored entry breaks every later link, and `verify_chain`
-names the first broken one.
+Changing, removing or reordering any stored entry breaks every later link. Removing the newest
+entries breaks no link, so the chain's HEAD (its last entry, moved in the same write as each
+append) is the other witness: `verify_chain` checks the links and that the entries end exactly
+where HEAD says, and names the first entry that fails either.
 
 `profile_changes` turns a profile item's old and new image (from the table's change stream)
 into the changes worth auditing: field changes, merges, splits and unlinks.
@@ -14,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -41,28 +44,51 @@ def next_entry(head: AuditEntry | None, change: Mapping[str, Any]) -> AuditEntry
     return AuditEntry((head.seq if head else 0) + 1, prev_hash, chain_hash(prev_hash, text), text)
 
 
+class ChainStatus(StrEnum):
+    OK = "ok"
+    BROKEN = "broken"
+    MISSING = "missing"  # neither HEAD nor entries: nothing was ever chained for this id
+
+
 @dataclass(frozen=True, slots=True)
 class ChainReport:
+    status: ChainStatus
     entries: int
-    first_broken_seq: int | None
+    first_broken_seq: int | None  # None when intact, missing, or when only HEAD itself is absent
     problem: str | None
 
     @property
     def ok(self) -> bool:
-        return self.first_broken_seq is None
+        return self.status is ChainStatus.OK
 
 
-def verify_chain(entries: Sequence[AuditEntry]) -> ChainReport:
+def verify_chain(entries: Sequence[AuditEntry], head: AuditEntry | None) -> ChainReport:
+    """Check the stored entries (in sequence order) against each other and against HEAD."""
+    count = len(entries)
+
+    def broken(seq: int | None, problem: str) -> ChainReport:
+        return ChainReport(ChainStatus.BROKEN, count, seq, problem)
+
+    if head is None and not entries:
+        return ChainReport(ChainStatus.MISSING, 0, None, "no audit chain")
     previous = GENESIS_HASH
     for expected_seq, entry in enumerate(entries, start=1):
         if entry.seq != expected_seq:
-            return ChainReport(len(entries), expected_seq, f"entry {expected_seq} is missing")
+            return broken(expected_seq, f"entry {expected_seq} is missing or out of place")
+        if head is not None and entry.seq > head.seq:
+            return broken(entry.seq, f"entry {entry.seq} lies beyond HEAD, which records {head.seq}")
         if entry.prev_hash != previous:
-            return ChainReport(len(entries), entry.seq, "does not link to the previous entry")
+            return broken(entry.seq, "does not link to the previous entry")
         if chain_hash(previous, entry.change_json) != entry.hash:
-            return ChainReport(len(entries), entry.seq, "content does not match its hash")
+            return broken(entry.seq, "content does not match its hash")
         previous = entry.hash
-    return ChainReport(len(entries), None, None)
+    if head is None:
+        return broken(None, f"HEAD is missing: {count} entries without a head")
+    if count < head.seq:
+        return broken(count + 1, f"entry {count + 1} is missing: HEAD records {head.seq} entries")
+    if not entries or entries[-1] != head:
+        return broken(head.seq, f"entry {head.seq} does not match HEAD")
+    return ChainReport(ChainStatus.OK, count, None, None)
 
 
 def _fields(image: Mapping[str, Any]) -> dict[str, tuple[Any, Mapping[str, Any]]]:

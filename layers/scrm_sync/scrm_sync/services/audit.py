@@ -12,14 +12,17 @@ MAX_ATTEMPTS = 10
 
 class AuditRepository(Protocol):
     def head(self, profile_id: str) -> tuple[AuditEntry | None, str]:
-        """The last entry and the last stream position appended (for idempotent replays)."""
+        """HEAD: the last entry appended (stored apart from the entries, moved by every append)
+        and the last stream position appended (for idempotent replays)."""
         ...
 
     def append(self, profile_id: str, entry: AuditEntry, position: str, expected_head_seq: int) -> bool:
         """Claim entry.seq with a conditional put; False if another writer claimed it first."""
         ...
 
-    def entries(self, profile_id: str) -> list[AuditEntry]: ...
+    def entries(self, profile_id: str) -> list[AuditEntry]:
+        """The stored entries in sequence order, as they are (tampered ones included)."""
+        ...
 
 
 class AuditTrail:
@@ -39,7 +42,17 @@ class AuditTrail:
         raise RuntimeError(f"could not append to the audit chain of {profile_id}")
 
     def verify(self, profile_id: str) -> ChainReport:
-        return verify_chain(self._repo.entries(profile_id))
+        """Verify the entries against HEAD. Entries and HEAD cannot be read in one snapshot, so
+        HEAD is read before and after the entries: an append in between would otherwise look
+        like an entry beyond HEAD or a missing newest entry. Read again until HEAD holds still."""
+        head, _ = self._repo.head(profile_id)
+        for _ in range(MAX_ATTEMPTS):
+            entries = self._repo.entries(profile_id)
+            head_after, _ = self._repo.head(profile_id)
+            if head_after == head:
+                return verify_chain(entries, head)
+            head = head_after
+        raise RuntimeError(f"the audit chain of {profile_id} kept growing while it was verified")
 
 
 def _position_key(position: str) -> tuple[int, str]:
