@@ -20,7 +20,7 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -48,5 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if reply.drift_kinds:
         metrics.add_metric("SchemaDrift", MetricUnit.Count, len(reply.drift_kinds))
         logger.warning("schema drift", extra={"channel": channel, "kinds": list(reply.drift_kinds)})
+    if reply.unmappable:
+        # authentic, landed and acked, but (partly) not mapped: listed by `scrm mapping-failures`
+        metrics.add_metric("WebhooksUnmappable", MetricUnit.Count, reply.unmappable)
     logger.info("webhook answered", extra={"channel": channel, "status": reply.status})
     return {"statusCode": reply.status, "headers": {"content-type": reply.content_type}, "body": reply.body}

@@ -1,14 +1,28 @@
-"""`scrm replay` and `scrm drift`: re-run landed webhooks through the current mappings, and list
-the schema drift the channels showed, against the running local stack."""
+"""`scrm replay`, `scrm mapping-failures` and `scrm drift`: re-run landed webhooks through the
+current mappings, list the pushes the webhook could not map, and list the schema drift the
+channels showed, against the running local stack."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
+from scrm_sync.services.replay import ReplayReport, WebhookReplay
+
 from .cli import CliError, attach, command
+
+EXIT_REPLAYED = 0
+EXIT_SKIPPED = 3  # the run finished, but some objects were skipped (1 is an error, 2 a usage error)
+
+_REPLAY_EPILOG = (
+    f"exit status: {EXIT_REPLAYED} every landed push was replayed; {EXIT_SKIPPED} the run finished "
+    'but objects were skipped (each listed under "skipped" with its key and reason: unreadable, '
+    "signature no longer verifies, or not mappable with the current rules); 1 an error"
+)
 
 
 def _day(text: str) -> date:
@@ -18,7 +32,20 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
+@contextmanager
+def running_stack_replay() -> Iterator[WebhookReplay]:
+    runtime = attach()
+    runtime.activate()  # the application's environment: its composition root finds the bucket
+    try:
+        from scrm_sync.bootstrap import container
+
+        yield container().replay
+    finally:
+        runtime.deactivate()
+
+
 def _replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = _REPLAY_EPILOG
     parser.add_argument("--source", required=True, help="the channel whose landed webhooks to replay")
     parser.add_argument("--since", required=True, type=_day, help="first landing day (UTC), YYYY-MM-DD")
     parser.add_argument("--until", type=_day, help="last landing day (UTC), default today")
@@ -31,18 +58,38 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
     arguments=_replay_arguments,
 )
 def replay(args: argparse.Namespace) -> int:
-    runtime = attach()
-    runtime.activate()  # the application's environment: its composition root finds the bucket
-    try:
-        from scrm_sync.bootstrap import container
-
+    with running_stack_replay() as service:
         try:
-            report = container().replay.replay(args.source, args.since, args.until, args.run_id)
+            report = service.replay(args.source, args.since, args.until, args.run_id)
         except (LookupError, ValueError) as exc:
             raise CliError(str(exc)) from exc
-    finally:
-        runtime.deactivate()
     print(json.dumps(report.as_dict(), ensure_ascii=False), file=sys.stdout)
+    return replay_exit_status(report)
+
+
+def replay_exit_status(report: ReplayReport) -> int:
+    if report.skipped:
+        print(f'scrm replay: {len(report.skipped)} object(s) skipped, see "skipped"', file=sys.stderr)
+        return EXIT_SKIPPED
+    return EXIT_REPLAYED
+
+
+def _mapping_failures_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", help="only this channel")
+    parser.add_argument(
+        "--since", type=_day, help="only pushes received on or after this day (UTC), YYYY-MM-DD"
+    )
+
+
+@command(
+    "mapping-failures",
+    help="List authentic webhook pushes that could not be mapped (landed and acked; replay after a fix).",
+    arguments=_mapping_failures_arguments,
+)
+def mapping_failures(args: argparse.Namespace) -> int:
+    with running_stack_replay() as service:
+        records = service.mapping_failures(args.source, args.since)
+    print(json.dumps(records, ensure_ascii=False, indent=2), file=sys.stdout)
     return 0
 
 

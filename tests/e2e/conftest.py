@@ -37,11 +37,18 @@ class RunningStack:
     process: subprocess.Popen[bytes]
 
     def call(
-        self, method: str, path: str, body: Any = None, api_key: str | None = API_KEY
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        api_key: str | None = API_KEY,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
         if api_key:
             request.add_header("X-Api-Key", api_key)
         try:

@@ -96,9 +96,15 @@ def test_forged_push_is_401_and_quarantined(ingest, landing, queue):
 
 
 @pytest.mark.parametrize("body", [b"garbage", json.dumps([{"event_id": "x"}]).encode(), b"\xff\xfe"])
-def test_garbage_from_an_authentic_sender_is_400_and_kept(ingest, landing, queue, body):
-    assert ingest.handle(request(body)).status == 400
-    assert queue.messages == [] and landing.keys("quarantine/webhooks/testchan/")
+def test_garbage_from_an_authentic_sender_is_acked_landed_and_recorded(ingest, landing, queue, body):
+    # a 4xx would make the platform resend the same bytes forever: ack, keep, record
+    reply = ingest.handle(request(body))
+    assert (reply.status, reply.body, reply.unmappable) == (200, "success", 1)
+    assert queue.messages == [] and landing.keys("raw/webhooks/testchan/")
+    (key,) = landing.keys("quarantine/mapping-failures/testchan/dt=2026-11-24/")
+    record = json.loads(landing.get(key))
+    assert record["landing_key"] == landing.keys("raw/webhooks/testchan/")[0]
+    assert record["events_enqueued"] == 0 and len(record["failures"]) == 1
 
 
 def test_handshake_answers_exactly_what_the_platform_expects(ingest):

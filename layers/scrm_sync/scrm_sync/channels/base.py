@@ -27,6 +27,7 @@ class WebhookReply:
     body: str = ""
     content_type: str = "text/plain; charset=utf-8"
     drift_kinds: tuple[str, ...] = ()  # event kinds whose payload drifted from the known schema
+    unmappable: int = 0  # events (or a whole push) that could not be mapped: recorded, still acked
 
 
 @dataclass(slots=True)

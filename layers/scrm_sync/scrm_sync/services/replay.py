@@ -7,6 +7,11 @@ rules and enqueued. Replayed events get a new event id (`<id>~replay:<run>`), so
 applied instead of being dropped as duplicates, and their field versions sort just after the
 original's: they correct what the original wrote, never what a later event wrote. Replaying the
 same run again changes nothing.
+
+A landed object that cannot be read, verified, parsed or mapped is skipped and reported (key,
+reason, event kind when known) and the run goes on; the good events of a push are enqueued even
+when another event of it is skipped. Pushes the webhook could not map are listed from their
+mapping-failure records (`mapping_failures`), written under the landing bucket's quarantine.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from ..channels.base import ChannelAdapter, MalformedPush, SignatureInvalid, WebhookRequest
+from ..channels.base import ChannelAdapter, SignatureInvalid, WebhookRequest
 from ..domain.credentials import ChannelCredentials
 from ..domain.events import CanonicalEvent, replay_event_id
 from ..domain.rules import Rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue
-from .webhooks import mapped_events
+from .webhooks import MAPPING_FAILURES_PREFIX, UNMAPPABLE_ERRORS, failure_reason, map_push
 
 MAX_REPLAY_DAYS = 366
 
@@ -41,7 +46,7 @@ class ReplayReport:
     channel: str
     pushes: int = 0
     events: int = 0
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"key", "reason"}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"key", "reason"[, "kind", "stage"]}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +88,22 @@ class WebhookReplay:
         self._rules = rules
         self._prefix = landing_prefix
 
+    def mapping_failures(self, channel: str | None = None, since: date | None = None) -> list[dict[str, Any]]:
+        """The webhook's mapping-failure records (oldest day first per channel), each with its
+        own key; `landing_key` in a record is the raw push a replay re-reads."""
+        prefix = f"{MAPPING_FAILURES_PREFIX}/{channel}/" if channel else f"{MAPPING_FAILURES_PREFIX}/"
+        records = []
+        for key in self._archive.keys(prefix):
+            day = _landing_day(key)
+            if since is not None and (day is None or day < since):
+                continue
+            try:
+                record = json.loads(self._archive.get(key))
+            except UNMAPPABLE_ERRORS as exc:
+                record = {"unreadable": failure_reason(exc)}
+            records.append({"key": key, **(record if isinstance(record, dict) else {})})
+        return records
+
     def replay(
         self, channel: str, since: date, until: date | None = None, run_id: str | None = None
     ) -> ReplayReport:
@@ -116,22 +137,23 @@ class WebhookReplay:
             request = request_from_landing(
                 json.loads(self._archive.get(key).decode("utf-8", "surrogateescape"))
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except UNMAPPABLE_ERRORS as exc:
             report.skipped.append({"key": key, "reason": f"unreadable landing object: {type(exc).__name__}"})
             return
         if request.method != "POST" or adapter.is_handshake(request):
             return  # URL checks carry no customer data
         try:
             adapter.verify(request, credentials)
-            push = adapter.parse(request, credentials)
         except SignatureInvalid as exc:  # e.g. keys rotated since, or the object was altered
             report.skipped.append({"key": key, "reason": f"signature: {exc}"})
             return
-        except (MalformedPush, ValueError, KeyError, TypeError) as exc:
-            report.skipped.append({"key": key, "reason": f"malformed: {exc}"})
+        except UNMAPPABLE_ERRORS as exc:
+            report.skipped.append({"key": key, "reason": f"malformed: {failure_reason(exc)}"})
             return
         report.pushes += 1
-        events = [_as_replay(event, report.run_id) for event in mapped_events(rules, request.channel, push)]
+        mapped = map_push(adapter, request, credentials, rules)  # the webhook's own mapping
+        report.skipped.extend({"key": key, **failure.as_dict()} for failure in mapped.failures)
+        events = [_as_replay(event, report.run_id) for event in mapped.events]
         if not events:
             return
         if self._queue.send([(str(i), event.to_message()) for i, event in enumerate(events)]):
@@ -141,3 +163,14 @@ class WebhookReplay:
 
 def _as_replay(event: CanonicalEvent, run_id: str) -> CanonicalEvent:
     return event.model_copy(update={"event_id": replay_event_id(event.event_id, run_id)})
+
+
+def _landing_day(key: str) -> date | None:
+    """The `dt=YYYY-MM-DD` day of a dated landing key."""
+    for part in key.split("/"):
+        if part.startswith("dt="):
+            try:
+                return date.fromisoformat(part.removeprefix("dt="))
+            except ValueError:
+                return None
+    return None

@@ -1,15 +1,19 @@
 """Webhook ingest: verify, land the raw request, enqueue canonical events, ack fast.
 
 Nothing that reaches this code is lost: authentic pushes are landed before the ack, forged
-and malformed ones are kept in the quarantine prefix for inspection.
+and malformed ones are kept in the quarantine prefix for inspection. An authentic push that
+cannot be parsed or mapped into storable events is landed too, recorded as a mapping failure
+and acked with the platform's success answer: a 4xx or 5xx would only make the platform send
+the same bytes again and again, and a fixed rule plus `scrm replay` is what brings it in.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -21,9 +25,10 @@ from ..channels.base import (
     WebhookReply,
     WebhookRequest,
 )
+from ..channels.payloads import READ_ERRORS
 from ..domain.credentials import ChannelCredentials
 from ..domain.events import CanonicalEvent
-from ..domain.mapping import apply_rules
+from ..domain.mapping import FieldRule, MappingError, apply_rules
 from ..domain.rules import Rules, load_rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue, RawLanding
@@ -37,10 +42,26 @@ MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
 # Headers that may carry secrets or tokens are never written to the landing bucket.
 _SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
 
+# What parsing, mapping and validating an authentic push raise when its content cannot become
+# storable canonical events (MalformedPush, MappingError and pydantic's ValidationError are
+# ValueErrors; an out-of-range number is an ArithmeticError).
+UNMAPPABLE_ERRORS = READ_ERRORS
+MAPPING_FAILURES_PREFIX = "quarantine/mapping-failures"
+_MAX_REASON_LENGTH = 300
+_MAX_REASON_FIELDS = 5
+
+
+def _dated_key(prefix: str, request: WebhookRequest) -> str:
+    at = request.received_at
+    return f"{prefix}/{request.channel}/dt={at:%Y-%m-%d}/{at:%H%M%S}-{request.request_id}.json"
+
 
 def landing_key(prefix: str, request: WebhookRequest) -> str:
-    at = request.received_at
-    return f"{prefix}/webhooks/{request.channel}/dt={at:%Y-%m-%d}/{at:%H%M%S}-{request.request_id}.json"
+    return _dated_key(f"{prefix}/webhooks", request)
+
+
+def mapping_failure_key(request: WebhookRequest) -> str:
+    return _dated_key(MAPPING_FAILURES_PREFIX, request)
 
 
 def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
@@ -58,26 +79,83 @@ def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
 
 
-def mapped_events(rules: Rules, channel: str, push: ParsedPush) -> list[CanonicalEvent]:
-    """The push's events with the rules file's field mappings applied per event kind (changes need
-    no deploy). A mapping that produces invalid values is skipped; the event still goes through."""
-    events = []
+@dataclass(frozen=True, slots=True)
+class MappingFailure:
+    """Why an authentic push, or one event of it, could not become a storable canonical event."""
+
+    stage: Literal["parse", "mapping"]  # the channel's code could not read it, or a rule / the model
+    reason: str  # exception type and a message known to carry no payload values
+    kind: str | None = None  # the platform's event kind, when the push could be parsed
+
+    def as_dict(self) -> dict[str, str]:
+        kind = {"kind": self.kind} if self.kind is not None else {}
+        return {**kind, "stage": self.stage, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class MappedPush:
+    push: ParsedPush  # empty when the push could not be parsed at all
+    events: list[CanonicalEvent] = field(default_factory=list)
+    failures: list[MappingFailure] = field(default_factory=list)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The exception type, with its message only where that is known to hold no input value
+    (our own MalformedPush / MappingError texts; pydantic's field locations and error types)."""
+    name = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        fields = sorted(
+            {
+                ".".join(str(part) for part in error["loc"]) + f" ({error['type']})"
+                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            }
+        )
+        detail = ", ".join(fields[:_MAX_REASON_FIELDS]) + (
+            ", ..." if len(fields) > _MAX_REASON_FIELDS else ""
+        )
+        return f"{name}: {detail}"[:_MAX_REASON_LENGTH]
+    if isinstance(exc, MalformedPush | MappingError):
+        return f"{name}: {exc}"[:_MAX_REASON_LENGTH]
+    return name
+
+
+def map_push(
+    adapter: ChannelAdapter, request: WebhookRequest, credentials: Mapping[str, Any], rules: Rules
+) -> MappedPush:
+    """An authentic push as storable canonical events, with the rules file's field mappings
+    applied per event kind (changes need no deploy), and a failure for each event that cannot
+    be mapped, or one for the whole push when it cannot be parsed. The webhook and `scrm
+    replay` both map through here. SignatureInvalid is not caught: that push is not authentic."""
+    try:
+        push = adapter.parse(request, credentials)
+    except UNMAPPABLE_ERRORS as exc:
+        return MappedPush(ParsedPush(), failures=[MappingFailure("parse", failure_reason(exc))])
+    mapped = MappedPush(push)
     for index, event in enumerate(push.events):
-        if index < len(push.sources):
-            kind, payload = push.sources[index]
-            mapped = apply_rules(rules.mapping_for(channel, kind), payload)
-            if mapped.attributes or mapped.metrics:
-                document = event.model_dump(mode="json")
-                document["attributes"] = {**document["attributes"], **mapped.attributes}
-                if document.get("interaction") is not None:
-                    metrics = {**document["interaction"]["metrics"], **mapped.metrics}
-                    document["interaction"]["metrics"] = metrics
-                try:
-                    event = CanonicalEvent.model_validate(document)
-                except ValidationError:
-                    push.unmapped.setdefault("mapping_errors", []).append(kind)
-        events.append(event)
-    return events
+        kind, payload = push.sources[index] if index < len(push.sources) else (None, None)
+        try:
+            if kind is not None:
+                event = _with_field_mappings(rules.mapping_for(request.channel, kind), event, payload)
+        except UNMAPPABLE_ERRORS as exc:
+            mapped.failures.append(MappingFailure("mapping", failure_reason(exc), kind))
+            continue
+        mapped.events.append(event)
+    return mapped
+
+
+def _with_field_mappings(rules: Iterable[FieldRule], event: CanonicalEvent, payload: Any) -> CanonicalEvent:
+    """The event with the mapped attributes and metrics, validated again: a value a rule
+    cannot convert, or one the canonical model refuses (not storable), fails the event."""
+    mapped = apply_rules(rules, payload)
+    if mapped.errors:
+        raise MappingError("; ".join(mapped.errors))
+    if not (mapped.attributes or mapped.metrics):
+        return event
+    document = event.model_dump(mode="json")
+    document["attributes"] = {**document["attributes"], **mapped.attributes}
+    if document.get("interaction") is not None:
+        document["interaction"]["metrics"] = {**document["interaction"]["metrics"], **mapped.metrics}
+    return CanonicalEvent.model_validate(document)
 
 
 class WebhookIngest:
@@ -127,23 +205,23 @@ class WebhookIngest:
             return WebhookReply(400, f"malformed request: {exc}")
 
         self._keep("raw", request)
-        try:
-            push = adapter.parse(request, credentials)
-        except (MalformedPush, ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
-            self._keep("quarantine", request, f"malformed: {exc}")
-            return WebhookReply(400, f"malformed request: {exc}")
+        mapped = map_push(adapter, request, credentials, self._rules())
+        push = mapped.push
         drift_kinds = self._watch(request.channel, push)
-        events = mapped_events(self._rules(), request.channel, push)
-        if events:
-            messages = [(str(i), event.to_message()) for i, event in enumerate(events)]
+        if mapped.failures:
+            self._record_failures(request, mapped)
+        if mapped.events:
+            messages = [(str(i), event.to_message()) for i, event in enumerate(mapped.events)]
             if self._queue.send(messages):
                 raise QueueUnavailable("webhook events could not be enqueued")
         if push.enrichments and self._enrichment_queue is not None:
             requests = [(str(i), json.dumps(r)) for i, r in enumerate(push.enrichments)]
             if self._enrichment_queue.send(requests):  # a platform retry re-queues it: harmless
                 raise QueueUnavailable("enrichment requests could not be enqueued")
+        # the platform's success answer even when nothing could be mapped: the push is landed
+        # and recorded, and a retry of the same bytes would fail the same way
         reply = adapter.ack(request, push)
-        return replace(reply, drift_kinds=drift_kinds) if drift_kinds else reply
+        return replace(reply, drift_kinds=drift_kinds, unmappable=len(mapped.failures))
 
     def _watch(self, channel: str, push: ParsedPush) -> tuple[str, ...]:
         """Schema drift of the push's messages. Never fails the webhook: drift is a diagnosis,
@@ -160,6 +238,32 @@ class WebhookIngest:
                     "schema drift check failed", extra={"channel": channel, "kind": kind}, exc_info=True
                 )
         return tuple(drifted)
+
+    def _record_failures(self, request: WebhookRequest, mapped: MappedPush) -> None:
+        """A record an operator lists (`scrm mapping-failures`) before fixing a rule and replaying
+        the raw push it points to. Reasons and kinds only: never a payload value, nor a delivery
+        id (WeChat's embed the sender's openid)."""
+        record = {
+            "channel": request.channel,
+            "request_id": request.request_id,
+            "received_at": request.received_at.isoformat(),
+            "landing_key": landing_key("raw", request),
+            "events_enqueued": len(mapped.events),
+            "failures": [failure.as_dict() for failure in mapped.failures],
+        }
+        self._landing.put(
+            mapping_failure_key(request),
+            json.dumps(record, ensure_ascii=False).encode(),
+            {"channel": request.channel, "request-id": request.request_id},
+        )
+        log.warning(
+            "unmappable webhook push recorded",
+            extra={
+                "channel": request.channel,
+                "failures": [failure.as_dict() for failure in mapped.failures],
+                "events_enqueued": len(mapped.events),
+            },
+        )
 
     def _keep(self, prefix: str, request: WebhookRequest, note: str | None = None) -> None:
         self._landing.put(
