@@ -73,6 +73,26 @@ class RunningStack:
             time.sleep(0.2)
         raise AssertionError(f"backlog did not drain within {timeout} s")
 
+    def dead_letters(self) -> dict[str, int]:
+        """Messages waiting in each dead-letter or failure queue of the stack."""
+        import boto3  # only the tests that look into moto need it
+
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{self.env['MOTO_PORT']}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        depths = {}
+        for url in sqs.list_queues(QueueNamePrefix=self.env["SCRM_STACK_NAME"]).get("QueueUrls", []):
+            if "DeadLetter" in url or "Failure" in url:
+                attributes = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+                )["Attributes"]
+                depths[url.rsplit("/", 1)[-1]] = int(attributes["ApproximateNumberOfMessages"])
+        return depths
+
     def scrm(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "scrm_local", *args],

@@ -115,3 +115,37 @@ def test_rule_edits_apply_to_the_next_push_and_drift_is_recorded_then_replayed(s
     body = raw(stack, "GET", path, headers={"X-Api-Key": "dev-api-key-not-secret"})[1]
     entries = [e for e in json.loads(body)["entries"] if e["kind"] == "interaction"]
     assert len(entries) == 3  # replays replace their original's timeline entry, never add one
+
+
+def test_an_authentic_push_that_cannot_be_mapped_is_acked_recorded_and_skipped_by_replay(stack, rules_path):
+    wait_for_rules(stack, rules_path, likes_rule("digg_count"))
+    template = json.dumps(
+        {
+            "event": "new_video_digg",
+            "from_user_id": OPEN_ID,
+            "client_key": DOUYIN["client_key"],
+            "content": {"item_id": "v-2", "create_time": int(time.time()), "digg_count": "HUGE"},
+        }
+    )
+    body = template.replace('"HUGE"', "1e400").encode()  # a number no DynamoDB attribute can hold
+    signature = hashlib.sha1(DOUYIN["client_secret"].encode() + body).hexdigest()  # noqa: S324
+    headers = {"X-Douyin-Signature": signature, "Msg-Id": "m-huge", "Content-Type": "application/json"}
+    for _ in range(2):  # the platform's retry gets the same success answer: no 5xx loop
+        status, reply = raw(stack, "POST", "/webhooks/douyin", body=body, headers=headers)
+        assert status == 200, reply
+    stack.wait_drained()
+
+    listing = stack.scrm("mapping-failures", "--source", "douyin")
+    assert listing.returncode == 0, listing.stderr
+    failures = json.loads(listing.stdout)
+    assert failures and all(f["channel"] == "douyin" for f in failures)
+    assert any("digg_count" in json.dumps(f["failures"]) for f in failures)
+
+    today = datetime.now(UTC).date().isoformat()
+    replayed = stack.scrm("replay", "--source", "douyin", "--since", today, "--run-id", "huge-1")
+    assert replayed.returncode == 3, replayed.stderr  # finished, and says something was skipped
+    report = json.loads(replayed.stdout)
+    assert report["skipped"] and all(s["key"] and s["reason"] for s in report["skipped"])
+    stack.wait_drained()
+    assert interaction_index(stack) is not None  # the other pushes still replayed and synced
+    assert all(depth == 0 for depth in stack.dead_letters().values()), stack.dead_letters()

@@ -10,14 +10,22 @@ Tables (see template.yaml):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..domain.identifiers import Identifier
+from ..domain.identity_graph import link_limit, within_link_limits
 from ..domain.precedence import FieldVersion, FieldWrite
-from ..domain.profile import EventRecord, Profile, utc_now_text
+from ..domain.profile import (
+    EventRecord,
+    Profile,
+    utc_now_text,
+    version_from_document,
+    version_to_document,
+)
 from ..services.ports import (
     ApplyResult,
     ConcurrentChange,
@@ -42,12 +50,27 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _version(meta: Mapping[str, Any]) -> FieldVersion:
-    return FieldVersion(str(meta["k"]), str(meta["s"]), str(meta["t"]), str(meta["e"]))
+def _field_attributes(name: str, value: Any, version: FieldVersion) -> dict[str, Any]:
+    """A field's value and version as the profile item holds them."""
+    return {f"v:{name}": value, f"m:{name}": version_to_document(version)}
 
 
-def _version_map(version: FieldVersion) -> dict[str, str]:
-    return {"k": version.key, "s": version.source, "t": version.occurred_at, "e": version.event_id}
+def _fields(item: Mapping[str, Any]) -> dict[str, tuple[Any, FieldVersion]]:
+    """The fields of a profile item (decoded by `from_item`): name -> (value, version)."""
+    return {
+        name[2:]: (item.get(f"v:{name[2:]}"), version_from_document(meta))
+        for name, meta in item.items()
+        if name.startswith("m:")
+    }
+
+
+def _counters(identifier_types: Iterable[str]) -> dict[str, int]:
+    """The profile item's `n:<type>` counters: how many identifiers of each type it links."""
+    return {f"n:{type_}": count for type_, count in Counter(identifier_types).items()}
+
+
+def _types(identifier_keys: Iterable[str]) -> list[str]:
+    return [Identifier.from_key(key).type for key in identifier_keys]
 
 
 class DynamoProfileRepository:
@@ -105,11 +128,8 @@ class DynamoProfileRepository:
             "updated_at": now,
         }
         for write in writes:
-            profile[f"v:{write.field}"] = write.value
-            profile[f"m:{write.field}"] = _version_map(write.version)
-        for link in links:
-            counter = f"n:{link.identifier.type}"
-            profile[counter] = profile.get(counter, 0) + 1
+            profile.update(_field_attributes(write.field, write.value, write.version))
+        profile.update(_counters(link.identifier.type for link in links))
         actions: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -158,10 +178,9 @@ class DynamoProfileRepository:
             values: dict[str, Any] = {}
             adds, conditions = [], ["attribute_not_exists(#r)"]
             for i, (type_, count) in enumerate(sorted(counts.items())):
-                limit = max_per_type.get(type_, max_per_type.get("default", 5))
                 names[f"#n{i}"] = f"n:{type_}"
                 values[f":c{i}"] = {"N": str(count)}
-                values[f":room{i}"] = {"N": str(limit - count)}
+                values[f":room{i}"] = {"N": str(link_limit(max_per_type, type_) - count)}
                 adds.append(f"#n{i} :c{i}")
                 conditions.append(f"(attribute_not_exists(#n{i}) OR #n{i} <= :room{i})")
             now = utc_now_text()
@@ -216,29 +235,10 @@ class DynamoProfileRepository:
                 if old.get("redirect_to"):
                     result.redirected_to = str(old["redirect_to"])
                     return result
-                pending = self._within_limits(pending, old, max_per_type, result)
+                linked = {name[2:]: int(count) for name, count in old.items() if name.startswith("n:")}
+                pending, over = within_link_limits(pending, linked, max_per_type)
+                result.over_limit.extend(link.identifier for link in over)
         raise RuntimeError("identity link did not settle")
-
-    @staticmethod
-    def _within_limits(
-        pending: list[IdentityLink],
-        old: Mapping[str, Any],
-        max_per_type: Mapping[str, int],
-        result: LinkResult,
-    ) -> list[IdentityLink]:
-        room: dict[str, int] = {}
-        keep = []
-        for link in pending:
-            type_ = link.identifier.type
-            if type_ not in room:
-                limit = max_per_type.get(type_, max_per_type.get("default", 5))
-                room[type_] = limit - int(old.get(f"n:{type_}", 0))
-            if room[type_] > 0:
-                room[type_] -= 1
-                keep.append(link)
-            else:
-                result.over_limit.append(link.identifier)
-        return keep
 
     def repoint_identifiers(self, from_profile: str, to_profile: str) -> int:
         moved: dict[str, int] = {}
@@ -335,7 +335,7 @@ class DynamoProfileRepository:
                 names[f"#v{i}"] = f"v:{write.field}"
                 names[f"#m{i}"] = f"m:{write.field}"
                 values[f":v{i}"] = to_attr(write.value)
-                values[f":m{i}"] = to_attr(_version_map(write.version))
+                values[f":m{i}"] = to_attr(version_to_document(write.version))
                 values[f":k{i}"] = {"S": write.version.key}
                 sets.append(f"#v{i} = :v{i}, #m{i} = :m{i}")
                 conditions.append(f"(attribute_not_exists(#m{i}) OR #m{i}.k < :k{i})")
@@ -361,7 +361,7 @@ class DynamoProfileRepository:
             still_winning = []
             for write in pending:
                 meta = old.get(f"m:{write.field}")
-                current = _version(meta) if meta else None
+                current = version_from_document(meta) if meta else None
                 if write.beats(current):
                     still_winning.append(write)
                 elif current is not None and current.key == write.version.key:
@@ -375,13 +375,8 @@ class DynamoProfileRepository:
         item = self._get_profile_item(profile_id)
         if item is None:
             return None, {}
-        fields = {
-            name[2:]: (item.get(f"v:{name[2:]}"), _version(meta))
-            for name, meta in item.items()
-            if name.startswith("m:")
-        }
         redirect = item.get("redirect_to")
-        return (str(redirect) if redirect else None), fields
+        return (str(redirect) if redirect else None), _fields(item)
 
     # -- merges -----------------------------------------------------------------------------
     def redirect(self, loser_id: str, survivor_id: str, event_id: str) -> str | None:
@@ -444,11 +439,9 @@ class DynamoProfileRepository:
         if item is None:
             return None
         profile = Profile(live, updated_at=item.get("updated_at"))
-        for name, meta in item.items():
-            if name.startswith("m:"):
-                field = name[2:]
-                profile.versions[field] = _version(meta)
-                profile.values[field] = item.get(f"v:{field}")
+        for field, (value, version) in _fields(item).items():
+            profile.values[field] = value
+            profile.versions[field] = version
         seen: set[str] = set()
         for pid in [live, *item.get("merged_from", [])]:
             for ident in self._query_all(
@@ -641,14 +634,14 @@ class DynamoProfileRepository:
                 conditions.append(f"attribute_not_exists(#m{i})")
             if name in plan.kept_fields:
                 value, version = plan.kept_fields[name]
-                values[f":v{i}"], values[f":mv{i}"] = to_attr(value), to_attr(_version_map(version))
+                values[f":v{i}"], values[f":mv{i}"] = to_attr(value), to_attr(version_to_document(version))
                 sets.append(f"#v{i} = :v{i}, #m{i} = :mv{i}")
             else:
                 removes.append(f"#v{i}, #m{i}")
         moved = [k for new in (*plan.new_profiles, plan.unlinked_profile) for k in new.identifier_keys]
-        for j, type_ in enumerate(sorted({k.split("#", 1)[0] for k in moved})):
-            names[f"#n{j}"] = f"n:{type_}"
-            values[f":d{j}"] = {"N": str(-sum(1 for k in moved if k.split("#", 1)[0] == type_))}
+        for j, (counter, count) in enumerate(sorted(_counters(_types(moved)).items())):
+            names[f"#n{j}"] = counter
+            values[f":d{j}"] = {"N": str(-count)}
             sets.append(f"#n{j} = if_not_exists(#n{j}, :zero) + :d{j}")
             values[":zero"] = {"N": "0"}
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
@@ -673,11 +666,8 @@ class DynamoProfileRepository:
             "split_from": plan.profile_id,
         }
         for name, (value, version) in new.fields.items():
-            item[f"v:{name}"] = value
-            item[f"m:{name}"] = _version_map(version)
-        for key in new.identifier_keys:
-            counter = "n:" + key.split("#", 1)[0]
-            item[counter] = item.get(counter, 0) + 1
+            item.update(_field_attributes(name, value, version))
+        item.update(_counters(_types(new.identifier_keys)))
         return {
             "Put": {
                 "TableName": self._profiles,

@@ -17,6 +17,7 @@ from typing import Any
 from ..domain.archive import InFlightBatch
 from ..domain.audit import AuditEntry
 from ..domain.identifiers import Identifier
+from ..domain.identity_graph import within_link_limits
 from ..domain.orders import OrderState, StoredOrder, age_shard, split_order_key
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile, utc_now_text
@@ -128,17 +129,16 @@ class InMemoryProfileRepository:
                     result.owned_elsewhere[link.identifier.key] = owner.profile_id
             if result.owned_elsewhere:
                 return result
+            fresh: dict[str, IdentityLink] = {}  # links already ours (a replay) are no new links
             for link in links:
-                if link.identifier.key in self.identity:
-                    continue
-                type_ = link.identifier.type
-                limit = max_per_type.get(type_, max_per_type.get("default", 5))
-                if record.counts.get(type_, 0) >= limit:
-                    result.over_limit.append(link.identifier)
-                    continue
+                if link.identifier.key not in self.identity:
+                    fresh.setdefault(link.identifier.key, link)
+            allowed, over = within_link_limits(fresh.values(), record.counts, max_per_type)
+            for link in allowed:
                 self.identity[link.identifier.key] = link
-                record.counts[type_] = record.counts.get(type_, 0) + 1
+                record.counts[link.identifier.type] = record.counts.get(link.identifier.type, 0) + 1
                 result.linked.append(link.identifier)
+            result.over_limit.extend(link.identifier for link in over)
             return result
 
     def field_versions(self, profile_id: str) -> tuple[str | None, dict[str, tuple[Any, FieldVersion]]]:

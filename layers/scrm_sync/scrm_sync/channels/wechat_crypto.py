@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from ..domain.events import CanonicalEvent
 from .base import MalformedPush, SignatureInvalid
+from .payloads import bounded_id
 
 BLOCK_SIZE = 32  # the PKCS#7 block size of the WeChat scheme (not the AES block size)
 _AES_BLOCK = 16
@@ -211,11 +212,10 @@ def utc_from_unix(text: str | None) -> datetime:
 
 
 def event_id(*parts: str) -> str:
-    """The dedupe key: the parts joined by ':' (hashed when too long for an event id)."""
-    joined = ":".join(p.strip() for p in parts)
-    if len(joined) <= 200:
-        return joined
-    return "sha256:" + hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
+    """The dedupe key: the parts joined by ':' (hashed when too long for an event id). The parts
+    come from `xml_fields`, whose parser refuses lone surrogates, so hashing the UTF-8 text
+    (as `bounded_id` does) gives the keys this channel has always stored."""
+    return bounded_id(":".join(p.strip() for p in parts), hashed_prefix="sha256:")
 
 
 def short_text(value: str | None) -> str | None:

@@ -3,8 +3,51 @@ named them together. Undoing a wrong link re-derives the profiles from that evid
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from .identifiers import Identifier
+
+DEFAULT_MAX_LINKS_PER_TYPE = 5
+
+
+def link_limit(max_per_type: Mapping[str, int], identifier_type: str) -> int:
+    """How many identifiers of one type a profile may link: the type's own limit, else the
+    configured "default", else DEFAULT_MAX_LINKS_PER_TYPE (rules: `max_identifiers_per_type`)."""
+    return max_per_type.get(identifier_type, max_per_type.get("default", DEFAULT_MAX_LINKS_PER_TYPE))
+
+
+class _Linking(Protocol):
+    @property
+    def identifier(self) -> Identifier: ...
+
+
+_L = TypeVar("_L", bound=_Linking)
+
+
+def within_link_limits(
+    links: Iterable[_L], linked: Mapping[str, int], max_per_type: Mapping[str, int]
+) -> tuple[list[_L], list[_L]]:
+    """The new links a profile can take, and those over its per-type limit, in the given order.
+
+    `linked` counts the identifiers of each type the profile already links (none for a new
+    profile); links of a type fit, first come first served, until the type's `link_limit`. The
+    repositories apply the same rule under their write conditions, so it holds under concurrency.
+    """
+    room: dict[str, int] = {}
+    allowed: list[_L] = []
+    over: list[_L] = []
+    for link in links:
+        type_ = link.identifier.type
+        if type_ not in room:
+            room[type_] = link_limit(max_per_type, type_) - linked.get(type_, 0)
+        if room[type_] > 0:
+            room[type_] -= 1
+            allowed.append(link)
+        else:
+            over.append(link)
+    return allowed, over
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,17 @@ def merge_field_versions(
     return merged
 
 
+def version_to_document(version: FieldVersion) -> dict[str, str]:
+    """A field version as stored: `k` precedence key, `s` source, `t` occurred_at, `e` event id.
+    The profile item's `m:<field>` and an event record's writes both hold this form."""
+    return {"k": version.key, "s": version.source, "t": version.occurred_at, "e": version.event_id}
+
+
+def version_from_document(doc: Mapping[str, Any]) -> FieldVersion:
+    """The inverse of `version_to_document` (extra keys, such as a write's field, are ignored)."""
+    return FieldVersion(str(doc["k"]), str(doc["s"]), str(doc["t"]), str(doc["e"]))
+
+
 def utc_now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -132,15 +143,7 @@ class EventRecord:
             "occurred_at": self.occurred_at,
             "identifiers": list(self.identifier_keys),
             "writes": [
-                {
-                    "field": w.field,
-                    "value": w.value,
-                    "k": w.version.key,
-                    "s": w.version.source,
-                    "t": w.version.occurred_at,
-                    "e": w.version.event_id,
-                }
-                for w in self.writes
+                {"field": w.field, "value": w.value, **version_to_document(w.version)} for w in self.writes
             ],
             "conflicts": [dict(c) for c in self.conflicts],
         }
@@ -157,7 +160,7 @@ class EventRecord:
             occurred_at=str(doc["occurred_at"]),
             identifier_keys=tuple(doc.get("identifiers", [])),
             writes=tuple(
-                FieldWrite(w["field"], w.get("value"), FieldVersion(w["k"], w["s"], w["t"], w["e"]))
+                FieldWrite(w["field"], w.get("value"), version_from_document(w))
                 for w in doc.get("writes", [])
             ),
             conflicts=tuple(dict(c) for c in doc.get("conflicts", [])),

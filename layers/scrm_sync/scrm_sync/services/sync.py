@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 
 from ..domain.events import IDENTIFIERS_REMOVED, ORDER_EVENT_TYPES, CanonicalEvent, original_event_id
 from ..domain.identifiers import Identifier
+from ..domain.identity_graph import within_link_limits
 from ..domain.orders import order_state
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import (
@@ -132,7 +133,8 @@ class ProfileSync:
             owner_ids = [self._repo.resolve(min(blocked.values()))]
         elif not owner_ids:
             profile_id = new_profile_id()
-            allowed, over_limit = _within_limits(candidates, rules)
+            # a new profile links nothing yet: the per-type limit applies to the event's own links
+            allowed, over_limit = within_link_limits(candidates, {}, rules.max_identifiers_per_type)
             claimed = [IdentityLink(lk.identifier, profile_id, lk.source, lk.event_id) for lk in allowed]
             created = self._repo.create_profile(profile_id, writes, claimed)
             if not created.created:
@@ -142,7 +144,7 @@ class ProfileSync:
                 created=True,
                 applied=[w.field for w in writes],
                 linked=[lk.identifier for lk in allowed],
-                not_linked=over_limit,
+                not_linked=[lk.identifier for lk in over_limit],
                 evidence={lk.identifier.key for lk in allowed},
             )
 
@@ -269,20 +271,6 @@ class ProfileSync:
             data=data,
             expires_at=expires_at,
         )
-
-
-def _within_limits(links: list[IdentityLink], rules: Rules) -> tuple[list[IdentityLink], list[Identifier]]:
-    """A new profile links at most `max_links(type)` values of each identifier type."""
-    used: dict[str, int] = {}
-    allowed, over = [], []
-    for link in links:
-        type_ = link.identifier.type
-        if used.get(type_, 0) < rules.max_links(type_):
-            used[type_] = used.get(type_, 0) + 1
-            allowed.append(link)
-        else:
-            over.append(link.identifier)
-    return allowed, over
 
 
 def _conflict(lost: FieldWrite, current: FieldVersion) -> Conflict:
