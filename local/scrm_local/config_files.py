@@ -1,23 +1,36 @@
 """Local config files loaded into template resources, declared in one table.
 
 Each binding puts a JSON file's content into a resource the template declares (a Secrets
-Manager secret or an SSM parameter). Watched bindings are re-put when the file changes
-(mtime poll), so e.g. rule edits apply without restarting the stack.
+Manager secret or an SSM parameter) and is re-put when the file changes (mtime poll), so rule
+and channel edits apply without restarting the stack.
+
+A file is validated with the layer's own parser first (scrm_sync.domain.config_documents, the
+one the functions use): the stack refuses to start with an invalid file, and a bad edit while it
+runs is logged and never put, so the resource keeps its last valid value and the functions keep
+serving it. The next valid edit applies as usual.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+from scrm_sync.domain.config_documents import CHANNELS, RULES, ConfigDocument, InvalidDocument
 
 from .aws import Clients
+from .settings import Settings
 from .template import Template
 
 log = logging.getLogger(__name__)
+
+# The functions cache both documents for RulesCacheSeconds (60 s by default, right for AWS), so a
+# local edit would take up to a minute to apply, with or without the file watcher. The local
+# stack uses this instead unless SCRM_PARAMETER_OVERRIDES sets it.
+LOCAL_CACHE_OVERRIDES: Mapping[str, str] = {"RulesCacheSeconds": "2"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +38,7 @@ class FileBinding:
     logical_id: str
     env_var: str
     default_path: str  # relative to the project root
-    watch: bool = False
+    document: ConfigDocument[Any]  # what the functions will parse the resource's value as
 
     def path(self, env: Mapping[str, str], project_root: Path) -> Path:
         value = env.get(self.env_var)
@@ -33,9 +46,27 @@ class FileBinding:
 
 
 BINDINGS: tuple[FileBinding, ...] = (
-    FileBinding("ChannelCredentialsSecret", "SCRM_CHANNELS_FILE", "config/channels.dev.json"),
-    FileBinding("RulesParameter", "SCRM_RULES_FILE", "config/rules.dev.json", watch=True),
+    FileBinding("ChannelCredentialsSecret", "SCRM_CHANNELS_FILE", "config/channels.dev.json", CHANNELS),
+    FileBinding("RulesParameter", "SCRM_RULES_FILE", "config/rules.dev.json", RULES),
 )
+
+
+class InvalidConfigFile(ValueError):
+    """A config file the functions would reject: not JSON, or not a valid document."""
+
+
+def with_local_cache(settings: Settings, template_document: Mapping[str, Any]) -> Settings:
+    """Settings whose parameter overrides shorten the functions' config cache (see
+    LOCAL_CACHE_OVERRIDES), for the parameters the template declares and the user left alone."""
+    declared = template_document.get("Parameters") or {}
+    added = {
+        name: value
+        for name, value in LOCAL_CACHE_OVERRIDES.items()
+        if name in declared and name not in settings.parameter_overrides
+    }
+    if not added:
+        return settings
+    return replace(settings, parameter_overrides={**settings.parameter_overrides, **added})
 
 
 def _put(template: Template, clients: Clients, binding: FileBinding, text: str) -> None:
@@ -49,8 +80,27 @@ def _put(template: Template, clients: Clients, binding: FileBinding, text: str) 
         raise ValueError(f"{binding.logical_id}: cannot load a file into a {rtype}")
 
 
+def valid_text(binding: FileBinding, path: Path) -> str:
+    """The file's text when the functions would accept it (the very text that is put); else
+    InvalidConfigFile naming the file and every problem (field path and message)."""
+    where = f"{path} ({binding.env_var}, for {binding.logical_id})"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidConfigFile(f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        binding.document.parse(text)
+    except InvalidDocument as exc:
+        problems = "\n".join(f"  {problem}" for problem in exc.problems)
+        raise InvalidConfigFile(
+            f"{where} is not a valid {binding.document.name} document:\n{problems}"
+        ) from None
+    return text
+
+
 def load_file(template: Template, clients: Clients, binding: FileBinding, path: Path) -> bool:
-    """Put the file's JSON into the resource; False (with a log line) when it cannot."""
+    """Put the file's JSON into the resource; False (with a log line) when there is no file,
+    InvalidConfigFile (nothing put) when it is invalid."""
     if not path.is_file():
         log.warning(
             "%s: %s not found (set %s); keeping the template's value",
@@ -59,19 +109,13 @@ def load_file(template: Template, clients: Clients, binding: FileBinding, path: 
             binding.env_var,
         )
         return False
-    text = path.read_text(encoding="utf-8")
-    try:
-        json.loads(text)
-    except ValueError as exc:
-        log.error("%s: %s is not valid JSON (%s); keeping the previous value", binding.logical_id, path, exc)
-        return False
-    _put(template, clients, binding, text)
+    _put(template, clients, binding, valid_text(binding, path))
     log.info("%s <- %s", binding.logical_id, path)
     return True
 
 
 class ConfigFiles:
-    """Loads every binding whose resource the template declares, then watches the watched ones."""
+    """Loads every binding whose resource the template declares, then watches them."""
 
     def __init__(
         self,
@@ -100,23 +144,27 @@ class ConfigFiles:
         return stat.st_mtime_ns, stat.st_size
 
     def load_all(self) -> None:
+        """Put every file; InvalidConfigFile for the first invalid one (the stack refuses it)."""
         for binding, path in self.bindings:
             self._seen[binding.logical_id] = self._stamp(path)
             load_file(self.template, self.clients, binding, path)
 
     def check(self) -> None:
-        """Re-put each watched file whose mtime or size changed since the last look."""
+        """Re-put each file whose mtime or size changed since the last look, if it is valid."""
         for binding, path in self.bindings:
-            if not binding.watch:
-                continue
             stamp = self._stamp(path)
-            if stamp != self._seen.get(binding.logical_id):
-                self._seen[binding.logical_id] = stamp
-                if stamp is not None:
-                    load_file(self.template, self.clients, binding, path)
+            if stamp == self._seen.get(binding.logical_id):
+                continue
+            self._seen[binding.logical_id] = stamp
+            if stamp is None:
+                continue
+            try:
+                load_file(self.template, self.clients, binding, path)
+            except InvalidConfigFile as exc:
+                log.error("%s\nkeeping the last valid value of %s", exc, binding.logical_id)
 
     def start(self) -> None:
-        if any(b.watch for b, _ in self.bindings):
+        if self.bindings:
             self._thread.start()
 
     def stop(self) -> None:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Clients
 from .binlog_bridge import BinlogBridge, bridge_for_stack
-from .config_files import ConfigFiles
+from .config_files import ConfigFiles, InvalidConfigFile, with_local_cache
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
 from .lambda_runtime import LambdaRuntime
@@ -111,7 +111,9 @@ class LocalStack:
         self.settings = replace(self.settings, moto_port=moto_port, http_port=self.gateway.port)
         self.gateway.start()
         self.clients = Clients(self.settings.endpoint_url)
-        self.template = Template.load(self.settings, live=live_lookup(self.clients))
+        template = Template.load(self.settings, live=live_lookup(self.clients))
+        self.settings = with_local_cache(self.settings, template.document)  # config edits apply in seconds
+        self.template = Template(template.document, self.settings, live=live_lookup(self.clients))
 
     def provision(self) -> None:
         """Resources, config files, handler environment, routes, pollers, schedules; then ready."""
@@ -125,7 +127,10 @@ class LocalStack:
             self.settings.project_root,
             self.settings.watch_interval,
         )
-        self.config.load_all()
+        try:
+            self.config.load_all()
+        except InvalidConfigFile as exc:
+            raise StackError(str(exc)) from None
         self.config.start()
         self._share_cdc_source(template, clients)
         self.runtime = LambdaRuntime(

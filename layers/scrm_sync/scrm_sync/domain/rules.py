@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .identifiers import InvalidIdentifier, normalize_identifier
+from .identity_graph import DEFAULT_MAX_LINKS_PER_TYPE, link_limit
 from .incremental_pull import PullTables
 from .mapping import FieldRule
 from .table_mapping import TableMapping
@@ -115,7 +116,9 @@ class Rules(BaseModel):
     default_rank: int = Field(10, ge=0, le=9999)
     write_once_fields: frozenset[str] = frozenset({"contract_no"})
     identifier_blocklist: dict[str, frozenset[str]] = Field(default_factory=dict)
-    max_identifiers_per_type: dict[str, int] = Field(default_factory=lambda: {"default": 5})
+    max_identifiers_per_type: dict[str, int] = Field(
+        default_factory=lambda: {"default": DEFAULT_MAX_LINKS_PER_TYPE}
+    )
     default_phone_region: str = "CN"
     mappings: dict[str, dict[str, tuple[FieldRule, ...]]] = Field(default_factory=dict)
     # CDC source tables, "schema.table" -> mapping (None: the table's changes are skipped)
@@ -138,9 +141,7 @@ class Rules(BaseModel):
         return field in self.write_once_fields
 
     def max_links(self, identifier_type: str) -> int:
-        return self.max_identifiers_per_type.get(
-            identifier_type, self.max_identifiers_per_type.get("default", 5)
-        )
+        return link_limit(self.max_identifiers_per_type, identifier_type)
 
     def mapping_for(self, channel: str, kind: str) -> tuple[FieldRule, ...]:
         """The field rules for one channel's event kind: the rules file's, else the defaults."""
