@@ -149,3 +149,15 @@ def test_an_authentic_push_that_cannot_be_mapped_is_acked_recorded_and_skipped_b
     stack.wait_drained()
     assert interaction_index(stack) is not None  # the other pushes still replayed and synced
     assert all(depth == 0 for depth in stack.dead_letters().values()), stack.dead_letters()
+
+
+def test_an_invalid_rules_edit_never_takes_the_service_down(stack, rules_path):
+    wait_for_rules(stack, rules_path, likes_rule("digg_count"))
+    wait_for_rules(stack, rules_path, {**likes_rule("digg_count"), "max_identifiers_per_type": "lots"})
+    push_likes(stack, "m-during-bad-rules", {"digg_count": 11})  # syncs with the last valid rules
+    assert interaction_index(stack) == 11
+    assert all(depth == 0 for depth in stack.dead_letters().values()), stack.dead_letters()
+
+    wait_for_rules(stack, rules_path, likes_rule("like_count"))  # the next valid document applies
+    push_likes(stack, "m-after-fix", {"like_count": 12})
+    assert interaction_index(stack) == 12
