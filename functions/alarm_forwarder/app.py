@@ -11,22 +11,24 @@ Logs carry counts and message ids, never the robot's URL.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
+from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.alarms import ForwardReport, Notification
 
 logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = RecordBatchProcessor(EventType.SQS, logger)
 
 
 class AlarmsNotForwarded(RuntimeError):
@@ -65,15 +67,16 @@ def forward(notifications: list[Notification], context: LambdaContext) -> Forwar
     return report
 
 
+def fail_unless_forwarded(record: SQSRecord, failed: frozenset[str], problem: str) -> None:
+    """The record handler: the alarms were forwarded together, each record reports its own."""
+    if record.message_id in failed:
+        raise AlarmsNotForwarded(problem)
+
+
 def forward_sqs(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     records = [SQSRecord(raw) for raw in event["Records"]]
     report = forward([Notification(r.message_id, sns_message(r)) for r in records], context)
-    failed = set(report.failed)
-
-    def record_handler(record: SQSRecord) -> None:
-        if record.message_id in failed:
-            raise AlarmsNotForwarded(report.problem)
-
+    record_handler = partial(fail_unless_forwarded, failed=frozenset(report.failed), problem=report.problem)
     return dict(
         process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
@@ -89,7 +92,7 @@ def forward_sns(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     return {"posts": report.posts, "alarms": len(records)}
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from scrm_sync.entrypoints.logging import pii_safe_logger
 logger = pii_safe_logger()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
     caller = container().credentials().api.caller_for(presented_key(event.headers))

@@ -27,7 +27,7 @@ class ArchiveRunFailed(RuntimeError):
     Nothing unarchived was deleted; the next run finishes the batch from the checkpoint."""
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -24,29 +24,21 @@ from scrm_sync.services.cdc import CdcOutcome
 logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
-# in order, and a fully failed batch is a partial response too: Lambda retries from its first record
-processor = InOrderBatchProcessor(
-    event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False
-)
+# in order; every log line of a record names its shard and sequence number
+processor = InOrderBatchProcessor(EventType.KinesisDataStreams, logger)
 by_table = SourceBreakdown()  # the "source" of a change is its table
 
 
 def record_handler(record: KinesisStreamRecord) -> None:
-    sequence_number = record.kinesis.sequence_number
     try:
-        change = decode_dms(record.kinesis.data_as_bytes(), fallback_position=sequence_number)
+        change = decode_dms(record.kinesis.data_as_bytes(), fallback_position=record.kinesis.sequence_number)
+        logger.thread_safe_append_keys(table=change.table_key)  # for this record's lines only
         outcome = container().cdc.apply(change)
     except (MalformedChange, binascii.Error) as exc:
         # retrying cannot fix it; the record stays in the stream for its retention period
         metrics.add_metric("CdcMalformed", MetricUnit.Count, 1)
-        logger.error(
-            "malformed CDC record skipped",
-            extra={
-                "sequence_number": sequence_number,
-                "shard": record.event_id.split(":", 1)[0],
-                "reason": str(exc),
-            },
-        )
+        # the processor's record keys name its shard and sequence number
+        logger.error("malformed CDC record skipped", extra={"reason": str(exc)})
         return
     _report(change, outcome)
 
@@ -95,7 +87,7 @@ def _report(change: RowChange | ControlChange, outcome: CdcOutcome) -> None:
     )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

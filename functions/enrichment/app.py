@@ -12,18 +12,19 @@ from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
 from scrm_sync.bootstrap import client, container
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
+from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 
 logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = RecordBatchProcessor(EventType.SQS, logger)
 MAX_BACKOFF_SECONDS = 900
 
 
@@ -57,7 +58,7 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric("ContactsEnriched", MetricUnit.Count, 1)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

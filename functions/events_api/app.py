@@ -58,7 +58,7 @@ def queue_unavailable(exc: QueueUnavailable) -> Response:
     return error_response(503, "events could not be enqueued; retry the request")
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

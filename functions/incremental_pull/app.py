@@ -44,7 +44,7 @@ def publish(report: TableReport) -> None:
         logger.info("incremental pull", extra=details)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
-from scrm_sync.entrypoints.http import authenticate, error_response, json_response
+from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
+from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ports import ConcurrentChange
 from scrm_sync.services.profiles import MAX_TIMELINE_LIMIT
@@ -69,9 +70,9 @@ def unlink_identifier(profile_id: str) -> Response:
     services = container()
     caller = authenticate(app.current_event, services.credentials)
     try:
-        body = app.current_event.json_body
-    except ValueError:
-        return error_response(400, "body is not valid JSON")
+        body = parse_json(raw_body(app.current_event))
+    except UnreadableJson as exc:
+        return error_response(400, str(exc))
     if not isinstance(body, dict) or not isinstance(body.get("identifier"), dict):
         return error_response(400, "body needs an 'identifier' object")
     reason = body.get("reason")
@@ -103,7 +104,7 @@ def unauthorized(exc: UnauthorizedError) -> Response:
     return error_response(401, str(exc.msg))
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

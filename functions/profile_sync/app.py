@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -14,14 +13,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import container
 from scrm_sync.domain.events import CanonicalEvent
-from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, log_failures
+from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, canonical_identity
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.observability import SourceBreakdown
 
 logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = ConcurrentBatchProcessor(event_type=EventType.SQS, workers=8)
+processor = ConcurrentBatchProcessor(EventType.SQS, logger, workers=8)
 metrics_lock = threading.Lock()  # records are processed on several threads
 by_source = SourceBreakdown()
 
@@ -60,15 +59,7 @@ def record_handler(record: SQSRecord) -> None:
     )
 
 
-def _source_of(body: str) -> str:
-    try:
-        source = json.loads(body).get("source")
-    except (ValueError, AttributeError):
-        return "unreadable"
-    return source if isinstance(source, str) and source else "unreadable"
-
-
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -76,12 +67,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-    log_failures(processor, logger)
     failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
     if failed_ids:
         metrics.add_metric("EventsFailed", MetricUnit.Count, len(failed_ids))
         for record in event.get("Records", []):
             if record.get("messageId") in failed_ids:
-                by_source.count(_source_of(record.get("body", "")), "EventsFailed")
+                source = canonical_identity(record.get("body")).get("source", "unreadable")
+                by_source.count(source, "EventsFailed")
     by_source.flush()
     return dict(response)

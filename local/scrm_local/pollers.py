@@ -16,26 +16,32 @@ IDLE_WAIT = 0.2
 
 
 class Poller(ABC):
-    def __init__(self, name: str, function_id: str, invoke: Invoke) -> None:
+    """`concurrency` threads poll and invoke at once (Lambda runs several batches of one queue
+    in parallel, each in an execution environment of its own); stream pollers keep one per shard
+    set, since a shard's records must stay in order."""
+
+    def __init__(self, name: str, function_id: str, invoke: Invoke, concurrency: int = 1) -> None:
         self.name = name
         self.function_id = function_id
         self.invoke = invoke
+        self.concurrency = max(1, concurrency)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
         self._active = 0
         self._active_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name=f"scrm-poller-{name}", daemon=True)
+        self._threads = [threading.Thread(target=self._run, name=f"scrm-poller-{name}", daemon=True)]
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        self._threads[0].start()
 
     def stop(self) -> None:
         self.stop_event.set()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        for thread in list(self._threads):
+            if thread.is_alive():
+                thread.join(timeout)
 
     def _run(self) -> None:
         try:
@@ -43,7 +49,14 @@ class Poller(ABC):
         except Exception:
             log.exception("%s: could not start polling", self.name)
             return
+        for n in range(1, self.concurrency):
+            more = threading.Thread(target=self._loop, name=f"scrm-poller-{self.name}-{n}", daemon=True)
+            self._threads.append(more)
+            more.start()
         self.ready.set()
+        self._loop()
+
+    def _loop(self) -> None:
         while not self.stop_event.is_set():
             try:
                 worked = self.poll_once()

@@ -24,9 +24,20 @@ def _chunks(items: list[Any], size: int = 10) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+DEFAULT_CONCURRENCY = 2  # batches of one queue in flight when ScalingConfig sets no maximum
+
+
 class SqsPoller(Poller):
-    def __init__(self, source: SqsSource, invoke: Invoke, clients: Clients, function_timeout: int) -> None:
-        super().__init__(f"{source.function_id}.{source.event_name}", source.function_id, invoke)
+    def __init__(
+        self,
+        source: SqsSource,
+        invoke: Invoke,
+        clients: Clients,
+        function_timeout: int,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> None:
+        concurrency = min(source.maximum_concurrency or DEFAULT_CONCURRENCY, max_concurrency)
+        super().__init__(f"{source.function_id}.{source.event_name}", source.function_id, invoke, concurrency)
         self.source = source
         self.sqs = clients("sqs")
         self.visibility = max(function_timeout + 5, RETRY_VISIBILITY)

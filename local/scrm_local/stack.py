@@ -140,7 +140,9 @@ class LocalStack:
         for fn in template.functions.values():
             for sqs in fn.sqs_sources:
                 if sqs.enabled:
-                    self.pollers.append(SqsPoller(sqs, self.invoke, clients, fn.timeout))
+                    # never more batches in flight than the function may have environments
+                    limit = fn.reserved_concurrency or self.settings.max_environments
+                    self.pollers.append(SqsPoller(sqs, self.invoke, clients, fn.timeout, limit))
             for stream in fn.stream_sources:
                 if stream.enabled:
                     self.pollers.append(StreamPoller(stream, self.invoke, clients, fn.arn))

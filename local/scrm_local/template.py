@@ -81,6 +81,7 @@ class SqsSource:
     batching_window: float = 0.0
     report_failures: bool = False
     enabled: bool = True
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
 
     @property
     def queue_name(self) -> str:
@@ -273,6 +274,12 @@ class Template:
                         batching_window=float(ep.get("MaximumBatchingWindowInSeconds", 0)),
                         report_failures="ReportBatchItemFailures" in (ep.get("FunctionResponseTypes") or []),
                         enabled=_bool(ep.get("Enabled"), True),
+                        maximum_concurrency=(
+                            int(scaling["MaximumConcurrency"])
+                            if isinstance(scaling := ep.get("ScalingConfig"), dict)
+                            and scaling.get("MaximumConcurrency") is not None
+                            else None
+                        ),
                     )
                 )
             elif etype in ("Kinesis", "DynamoDB"):

@@ -136,5 +136,6 @@ def test_concurrent_webhook_pushes_land_on_their_own_customers(local_stack: Runn
         opens = [i["value"] for i in profile["identifiers"] if i["type"] == "youzan_open_id"]
         assert opens == [f"yzOpen-{run}-{index}"]
         status, timeline = local_stack.call("GET", f"/profiles/{profile['profile_id']}/timeline")
+        assert status == 200
         orders = [e for e in timeline["entries"] if e["kind"] == "order"]
         assert [o["data"]["order_id"] for o in orders] == [f"E{run}{index:04d}"], orders

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
 from scrm_local.stack import LocalStack
 
-from tests.fixtures.local_stack.support import recorded, wait_for
+from tests.fixtures.local_stack.support import gate_closed, recorded, wait_for
 
 
 def queue_url(stack: LocalStack, logical_id: str) -> str:
@@ -86,6 +87,7 @@ def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
     sqs.send_message(
         QueueUrl=url, MessageBody="raise", MessageAttributes={"t": {"DataType": "String", "StringValue": tag}}
     )
+
     def raised_batches() -> list[list[dict[str, Any]]]:
         return [
             b
@@ -96,3 +98,23 @@ def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
     wait_for(lambda: len(raised_batches()) >= 2, timeout=20)
     wait_for(lambda: "raise" in dlq_bodies(stack), timeout=20)
     assert json.dumps(raised_batches()[0][0]["body"]) == '"raise"'
+
+
+def test_batches_of_one_queue_run_concurrently_up_to_the_maximum(stack: LocalStack) -> None:
+    """ScalingConfig.MaximumConcurrency 3: three batches are in flight at once, each in an
+    execution environment of its own, and not a fourth."""
+    assert stack.clients is not None
+    sqs = stack.clients("sqs")
+    tag = uuid.uuid4().hex[:8]
+    url = queue_url(stack, "WorkQueue")
+
+    def started() -> list[list[str]]:
+        return [b for b in recorded(stack, "SqsWorkerFunction", "STARTED") if any(tag in m for m in b)]
+
+    with gate_closed(stack, "SqsWorkerFunction"):
+        for i in range(12):  # four batches of three
+            sqs.send_message(QueueUrl=url, MessageBody=f"hold-{tag}-{i}")
+        wait_for(lambda: len(started()) >= 3, timeout=20)
+        time.sleep(1.0)  # a fourth poller, if there were one, would have started by now
+        assert len(started()) == 3
+    wait_for(lambda: sum(len(b) for b in delivered(stack, tag)) == 12, timeout=30)

@@ -28,6 +28,7 @@ def test_kinesis_in_order_and_partial_failure_retried_from_the_failed_record(sta
     tag = uuid.uuid4().hex[:6]
     values = [f"{tag}-0", f"{tag}-1", f"flaky-{tag}", f"{tag}-3", f"{tag}-4"]
     sequence_numbers = put(stack, "ChangesStream", values)
+
     def batches() -> list[list[dict]]:
         calls = recorded(stack, "KinesisPartialFunction")
         return [[r for r in b if tag in data(r)] for b in calls if any(tag in data(r) for r in b)]
@@ -98,6 +99,7 @@ def test_dynamodb_stream_delivery(stack: LocalStack) -> None:
         TableName=table, Key=key, UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "2"}}
     )
     ddb.delete_item(TableName=table, Key=key)
+
     def mine() -> list[dict]:
         return [r for r in recorded(stack, "DdbStreamFunction", "RECORDS") if r["dynamodb"]["Keys"] == key]
 

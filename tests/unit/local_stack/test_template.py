@@ -179,8 +179,10 @@ def test_functions_and_events_from_the_fixture_template() -> None:
         "ScheduledFunction",
         "KeyAuthorizerFunction",
         "GuardedFunction",
+        "SleeperFunction",
     }
     echo = template.function("EchoFunction")
+    assert echo.layer_dirs == ((PROJECT / "layers" / "recorder").resolve(),)  # Globals' Layers
     assert echo.timeout == 10 and echo.memory_size == 256  # function value wins, Globals fill in
     assert echo.code_dir == (PROJECT / "functions" / "echo").resolve()
     assert echo.name == "st-EchoFunction"
@@ -199,6 +201,7 @@ def test_functions_and_events_from_the_fixture_template() -> None:
     ]
     (sqs,) = template.sqs_sources
     assert (sqs.queue_name, sqs.batch_size, sqs.report_failures) == ("st-WorkQueue", 3, True)
+    assert sqs.maximum_concurrency == 3
     bisect = next(s for s in template.stream_sources if s.function_id == "KinesisBisectFunction")
     assert bisect.bisect and bisect.max_retry_attempts == 1
     assert bisect.on_failure_arn == "arn:aws:sqs:us-east-1:123456789012:st-StreamFailureQueue"

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from ..domain.storable import stored_decimal
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_DECIMAL_CONTEXT = Context(prec=38)
 
 
 def _dynamo_safe(value: Any) -> Any:
     if isinstance(value, float):
-        return _DECIMAL_CONTEXT.create_decimal_from_float(value).normalize() if value == value else str(value)
+        return stored_decimal(value) if value == value else str(value)
     if isinstance(value, Mapping):
         return {k: _dynamo_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from ..domain.events import CanonicalEvent
+from ..domain.mapping import MappingError
+
+_MAX_REASON_LENGTH = 300
+_MAX_REASON_FIELDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,14 @@ class WebhookReply:
     unmappable: int = 0  # events (or a whole push) that could not be mapped: recorded, still acked
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedEvent:
+    """A platform message of an authentic push that could not become a canonical event."""
+
+    kind: str  # the platform's event kind (Douyin event, Doudian tag, Youzan type)
+    reason: str  # value-free (failure_reason)
+
+
 @dataclass(slots=True)
 class ParsedPush:
     events: list[CanonicalEvent] = field(default_factory=list)
@@ -43,6 +57,9 @@ class ParsedPush:
     observed: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     # follow-up work for after the ack (e.g. fetch a WeCom contact's details): ids only
     enrichments: list[dict[str, Any]] = field(default_factory=list)
+    # messages whose event the canonical model refused (not storable, malformed ids): recorded
+    # as mapping failures and counted by the webhook, skipped and reported by a replay
+    refused: list[RefusedEvent] = field(default_factory=list)
 
     def add(self, event: CanonicalEvent, kind: str, payload: dict[str, Any]) -> None:
         self.events.append(event)
@@ -55,6 +72,12 @@ class ParsedPush:
         self.sources = [(kind, document) for _ in self.events]
         return self
 
+    def refuse(self, kind: str, error: BaseException) -> str:
+        """Report a message whose event could not be built; returns the value-free reason."""
+        reason = failure_reason(error)
+        self.refused.append(RefusedEvent(kind, reason))
+        return reason
+
 
 class SignatureInvalid(Exception):
     """Authentication failed (wrong signature, unknown app, stale timestamp)."""
@@ -64,6 +87,26 @@ class SignatureInvalid(Exception):
 
 class MalformedPush(ValueError):
     """The request is authentic (or cannot be checked) but its body cannot be read."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The exception type, with its message only where that is known to hold no input value
+    (our own MalformedPush / MappingError texts; pydantic's field locations and error types)."""
+    name = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        fields = sorted(
+            {
+                (".".join(str(part) for part in error["loc"]) or "event") + f" ({error['type']})"
+                for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            }
+        )
+        detail = ", ".join(fields[:_MAX_REASON_FIELDS]) + (
+            ", ..." if len(fields) > _MAX_REASON_FIELDS else ""
+        )
+        return f"{name}: {detail}"[:_MAX_REASON_LENGTH]
+    if isinstance(exc, MalformedPush | MappingError):
+        return f"{name}: {exc}"[:_MAX_REASON_LENGTH]
+    return name
 
 
 class ChannelAdapter(Protocol):

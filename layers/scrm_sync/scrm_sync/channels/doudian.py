@@ -23,7 +23,10 @@ Mapping and its real limitation:
   ``ParsedPush.unmapped["messages"]`` (msg_id, tag, status, order_id, shop_id, raw data) with no canonical
   event. The raw push is landed either way, so a later enrichment step (order detail API → buyer
   identifiers) can replay them;
-* product (4xx), distribution (5xx) and unknown tags are kept in ``unmapped`` as well.
+* product (4xx), distribution (5xx) and unknown tags are kept in ``unmapped`` as well;
+* a message whose event the canonical model refuses (not storable, e.g. an amount with more digits
+  than DynamoDB holds) is reported in ``ParsedPush.refused`` (a mapping failure); the other messages of
+  the push are mapped as usual.
 
 Dedupe: ``event_id`` = the message's ``msg_id``/``msgId`` (one delivery id per array item).
 """
@@ -35,7 +38,7 @@ import hmac
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -95,6 +98,8 @@ _TIME_KEYS = (
 _AMOUNT_KEYS = ("pay_amount", "total_amount", "order_amount")
 _PHONE_KEYS = ("buyer_phone", "post_tel", "mobile", "phone")
 _PLAIN_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
+_CENT = Decimal("0.01")
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # moving the point never rounds
 
 
 class DoudianAdapter:
@@ -198,8 +203,8 @@ class DoudianAdapter:
                 attributes={"shop_id": shop_id[:4096]} if shop_id else {},
                 order=order,  # type: ignore[arg-type]
             )
-        except ValidationError as exc:
-            kept["reason"] = f"invalid event: {exc.error_count()} error(s)"
+        except ValidationError as exc:  # not storable (e.g. an amount beyond DynamoDB's range)
+            kept["reason"] = push.refuse(tag, exc)
             return
         push.add(event, tag, {"tag": tag, "data": data})
         push.unmapped["messages"].pop()  # `kept` is the last entry: mapped after all
@@ -270,7 +275,11 @@ def _fen_to_yuan(value: Any) -> Decimal | None:
         return None
     if not fen.is_finite() or fen < 0:
         return None
-    return (fen / 100).quantize(Decimal("0.01"))
+    yuan = fen.scaleb(-2, _EXACT)
+    try:
+        return yuan.quantize(_CENT)
+    except InvalidOperation:  # over the context's 28 digits: kept exact, the model says if storable
+        return yuan
 
 
 def _msg_id_time(msg_id: str) -> datetime | None:

@@ -21,7 +21,9 @@ Mapping:
   turning likes into an interaction index is left to the mapping layer, which finds the raw content in
   ``ParsedPush.unmapped["content"]`` (always set, for every push);
 * any other event (authorize, create_video, ...) and events without a user id are kept raw (landed) but
-  produce no canonical event: ``unmapped["reason"]`` says why.
+  produce no canonical event: ``unmapped["reason"]`` says why. An event the canonical model refuses
+  (not storable, e.g. a like count beyond DynamoDB's range) is reported in ``ParsedPush.refused``: the
+  webhook records it as a mapping failure.
 
 The live-room *data push* of the interaction platform (§3.3, ``x-signature`` = base64 md5 of sorted headers)
 is a different transport and is not handled here.
@@ -179,8 +181,8 @@ class DouyinAdapter:
                 event,
                 source,
             )
-        except ValidationError as exc:
-            push.unmapped["reason"] = f"invalid event: {exc.error_count()} error(s)"
+        except ValidationError as exc:  # not storable (e.g. a count beyond DynamoDB's range)
+            push.unmapped["reason"] = push.refuse(event, exc)
         return push
 
     # ---- ack -------------------------------------------------------------------------------------

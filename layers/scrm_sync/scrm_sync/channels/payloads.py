@@ -1,26 +1,24 @@
-"""Reading untrusted platform payloads: JSON without NaN/Infinity, tolerant text and time
-fields, bounded delivery ids. Every reading error becomes MalformedPush (a 400), never a 5xx."""
+"""Reading untrusted platform payloads: JSON without NaN/Infinity or deep nesting, tolerant text
+and time fields, bounded delivery ids. Every reading error becomes MalformedPush (a 400), never
+a 5xx."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ..domain.untrusted_json import parse_json
 from .base import MalformedPush
 
 READ_ERRORS = (ValueError, KeyError, TypeError, AttributeError, ArithmeticError, RecursionError)
 MAX_ID_LENGTH = 200
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
 def loads(text: str | bytes) -> Any:
-    """json.loads that refuses NaN and Infinity (they are not JSON and break amounts)."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """JSON as every untrusted body is read (domain/untrusted_json.py): NaN, Infinity and
+    nesting deeper than the cap raise UnreadableJson, a ValueError."""
+    return parse_json(text)
 
 
 def load_json(body: bytes) -> Any:
@@ -60,11 +58,13 @@ def unix_time(value: Any) -> datetime | None:
         return None
 
 
-def bounded_id(value: str) -> str:
-    """Delivery ids become event ids: keep them short enough for the canonical model."""
+def bounded_id(value: str, hashed_prefix: str = "sha256-") -> str:
+    """Delivery ids become event ids: keep them short enough for the canonical model (a longer one
+    becomes `hashed_prefix` + its sha256). These ids are idempotency keys of events already
+    stored, so a channel's prefix never changes: "sha256:" for WeChat/WeCom, "sha256-" otherwise."""
     if len(value) <= MAX_ID_LENGTH:
         return value
-    return "sha256-" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
+    return hashed_prefix + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
 
 
 def body_id(body: bytes, suffix: str = "") -> str:

@@ -23,7 +23,8 @@ Mapping:
 * identifiers: ``buyer_info.buyer_phone`` → ``phone`` only when unmasked (no ``*``), and
   ``buyer_info.yz_open_id`` → ``youzan_open_id`` scoped to ``kdt_id``. ``fans_id``/``outer_user_id`` are not
   canonical identifier types and stay in the raw push. Without any identifier (e.g. refund messages, which
-  carry no buyer_info) no event is produced; the message is kept in ``ParsedPush.unmapped``;
+  carry no buyer_info) no event is produced; the message is kept in ``ParsedPush.unmapped``; an event
+  the canonical model refuses (not storable) is reported in ``ParsedPush.refused`` (a mapping failure);
 * non-trade types (SCRM, items, ...) are kept in ``unmapped`` with no event.
 
 Dedupe: ``event_id`` = ``msg_id``.
@@ -44,7 +45,7 @@ from pydantic import ValidationError
 
 from ..domain.events import CanonicalEvent
 from .base import MalformedPush, ParsedPush, SignatureInvalid, WebhookReply, WebhookRequest
-from .payloads import READ_ERRORS, load_object, loads, text, unix_time
+from .payloads import READ_ERRORS, body_id, bounded_id, load_object, loads, text, unix_time
 
 SIGNATURE_HEADER = "event-sign"
 CLIENT_ID_HEADER = "client-id"
@@ -127,7 +128,7 @@ class YouzanAdapter:
 
     def _parse(self, request: WebhookRequest, payload: dict[str, Any]) -> ParsedPush:
         msg_id = text(payload.get("msg_id")) or text(request.headers.get("msg-id"))
-        delivery_id = _short(msg_id) if msg_id else "body-" + hashlib.sha256(request.body).hexdigest()
+        delivery_id = bounded_id(msg_id) if msg_id else body_id(request.body)
         type_ = text(payload.get("type")) or text(request.headers.get(TYPE_HEADER)) or ""
         push = ParsedPush(delivery_ids=[delivery_id], unmapped={"type": type_})
         if _is_test(payload.get("test")):
@@ -187,8 +188,8 @@ class YouzanAdapter:
                 type_,
                 source,
             )
-        except ValidationError as exc:
-            push.unmapped["reason"] = f"invalid event: {exc.error_count()} error(s)"
+        except ValidationError as exc:  # not storable (e.g. an amount beyond DynamoDB's range)
+            push.unmapped["reason"] = push.refuse(type_, exc)
         return push
 
     # ---- ack -------------------------------------------------------------------------------------
@@ -223,12 +224,6 @@ def _msg(raw: Any) -> dict[str, Any]:
 
 def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _short(text: str) -> str:
-    return (
-        text if len(text) <= 200 else "sha256-" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
-    )
 
 
 def _status(type_: str) -> str:

@@ -11,22 +11,31 @@ Event types:
   owns them; the profile and its fields stay, and a later event naming them links them again.
   It carries identifiers only. Unlike the other types its effect depends on order relative to
   the same source's events for those identifiers (CDC keeps a row's changes in order).
+
+What the model accepts is storable (domain/storable.py): numbers DynamoDB holds exactly, at most
+MAX_ATTRIBUTES_PER_EVENT attributes, MAX_EVENT_BYTES as queued. Times are RFC 3339 text with an
+offset in JSON (code may pass aware datetimes).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
+
+from .storable import MAX_ATTRIBUTES_PER_EVENT, check_event_size, check_number, check_scalar
 
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_EVENTS_PER_REQUEST = 500
@@ -40,7 +49,35 @@ IDENTIFIERS_REMOVED: Literal["identifiers.removed"] = "identifiers.removed"
 SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
 AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-AttributeValue = Annotated[str, StringConstraints(max_length=4096)] | bool | int | float | None
+# One validator for the whole value, so an error is located at the attribute ("attributes.points")
+AttributeValue = Annotated[str | bool | int | float | None, AfterValidator(check_scalar)]
+
+
+def _storable_number(number: Decimal | float) -> Decimal | float:
+    check_number(number)
+    return number
+
+
+StorableDecimal = Annotated[Decimal, AfterValidator(_storable_number)]
+StorableFloat = Annotated[float, AfterValidator(_storable_number)]
+
+# RFC 3339 date-time with an offset (seconds required, "T" or a space between date and time).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """JSON must carry a time as RFC 3339 text: a unix number would be read as one silently.
+    Code that builds events may pass an aware datetime."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time string with an offset, e.g. 2026-11-01T09:30:00+08:00"
+        )
+    return value
+
+
+Rfc3339Time = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
 class _Model(BaseModel):
@@ -59,17 +96,17 @@ class OrderLine(_Model):
     line_id: ShortText | None = None  # the source's own id of the line (Taobao `oid`)
     sku: ShortText | None = None
     name: Annotated[str, StringConstraints(max_length=512)] | None = None
-    quantity: Decimal = Decimal(1)
-    price: Decimal | None = None
-    amount: Decimal | None = None
+    quantity: StorableDecimal = Decimal(1)
+    price: StorableDecimal | None = None
+    amount: StorableDecimal | None = None
 
 
 class Order(_Model):
     order_id: ShortText
     status: ShortText
-    total: Decimal | None = None
+    total: StorableDecimal | None = None
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    created_at: AwareDatetime | None = None
+    created_at: Rfc3339Time | None = None
     lines: list[OrderLine] = Field(default_factory=list, max_length=500)
 
 
@@ -77,7 +114,7 @@ class Interaction(_Model):
     kind: ShortText
     content: Annotated[str, StringConstraints(max_length=8192)] | None = None
     channel_ref: ShortText | None = None
-    metrics: dict[AttributeName, float] = Field(default_factory=dict)
+    metrics: dict[AttributeName, StorableFloat] = Field(default_factory=dict)
 
 
 class CanonicalEvent(_Model):
@@ -85,9 +122,11 @@ class CanonicalEvent(_Model):
     event_id: ShortText
     source: SourceName
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Rfc3339Time
     identifiers: list[IdentifierIn] = Field(min_length=1, max_length=50)
-    attributes: dict[AttributeName, AttributeValue] = Field(default_factory=dict)
+    attributes: dict[AttributeName, AttributeValue] = Field(
+        default_factory=dict, max_length=MAX_ATTRIBUTES_PER_EVENT
+    )
     order: Order | None = None
     interaction: Interaction | None = None
 
@@ -99,6 +138,11 @@ class CanonicalEvent(_Model):
             raise ValueError("interaction events need an 'interaction'")
         if self.type == IDENTIFIERS_REMOVED and (self.attributes or self.order or self.interaction):
             raise ValueError(f"{IDENTIFIERS_REMOVED} events carry identifiers only")
+        try:
+            message = self.to_message()
+        except ValueError:  # pydantic cannot write an unpaired surrogate ("\ud800") as UTF-8
+            raise ValueError("text holds an unpaired surrogate escape, which is not Unicode") from None
+        check_event_size(message)
         return self
 
     @property

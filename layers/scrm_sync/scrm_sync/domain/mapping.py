@@ -19,10 +19,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .storable import NotStorable, check_scalar
 
 Transform = Literal["copy", "str", "int", "float", "bool", "lower", "upper", "cents_to_yuan", "enum", "join"]
 _MISSING = object()
@@ -53,7 +55,9 @@ class FieldRule(BaseModel):
 
 
 class MappingError(ValueError):
-    """A value could not be converted as the rule says (the event is kept, the field reported)."""
+    """A value the rule cannot convert, or whose result is not storable (domain/storable.py).
+    The message names the rule's source path, target and transform, never the value. It is the
+    only error applying rules raises: apply_rules reports it per rule in MappedFields.errors."""
 
 
 def lookup(payload: Any, path: str) -> Any:
@@ -74,34 +78,48 @@ def value_at(payload: Any, path: str) -> Any:
     return None if value is _MISSING else value
 
 
-def _convert(rule: FieldRule, value: Any) -> Any:
-    try:
-        match rule.transform:
-            case "copy":
-                return value
-            case "str":
-                return str(value)
-            case "int":
-                return int(Decimal(str(value)))
-            case "float":
-                return float(Decimal(str(value)))
-            case "bool":
-                return (
-                    value
-                    if isinstance(value, bool)
-                    else str(value).strip().lower() in {"1", "true", "yes", "y"}
-                )
-            case "lower":
-                return str(value).lower()
-            case "upper":
-                return str(value).upper()
-            case "cents_to_yuan":
-                return str((Decimal(str(value)) / 100).quantize(Decimal("0.01")))
-            case "enum":
-                return rule.enum[str(value)] if str(value) in rule.enum else rule.enum.get("*", value)
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise MappingError(f"{rule.source}: cannot apply {rule.transform} to {type(value).__name__}") from exc
+def _transformed(rule: FieldRule, value: Any) -> Any:
+    match rule.transform:
+        case "copy":
+            return value
+        case "join":  # the parts present, in rule order
+            return rule.join_with.join(str(part) for part in value)
+        case "str":
+            return str(value)
+        case "int":
+            return int(Decimal(str(value)))
+        case "float":
+            return float(Decimal(str(value)))
+        case "bool":
+            return (
+                value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "y"}
+            )
+        case "lower":
+            return str(value).lower()
+        case "upper":
+            return str(value).upper()
+        case "cents_to_yuan":
+            return str((Decimal(str(value)) / 100).quantize(Decimal("0.01")))
+        case "enum":
+            return rule.enum[str(value)] if str(value) in rule.enum else rule.enum.get("*", value)
     raise MappingError(f"unknown transform {rule.transform}")
+
+
+def convert(rule: FieldRule, value: Any) -> Any:
+    """The value as the rule transforms it (for a metric, as a float), storable; else MappingError.
+    Decimal and float conversions raise ArithmeticErrors (InvalidOperation, OverflowError for
+    Infinity -> int): they are MappingErrors too."""
+    where = f"{','.join(rule.paths)} -> {rule.target}"
+    try:
+        converted = _transformed(rule, value)
+        if rule.target.startswith("metrics."):
+            converted = float(converted)
+        check_scalar(converted)
+    except NotStorable as exc:
+        raise MappingError(f"{where}: {exc}") from None
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise MappingError(f"{where}: cannot apply {rule.transform} to {type(value).__name__}") from exc
+    return converted
 
 
 @dataclass(slots=True)
@@ -113,30 +131,28 @@ class MappedFields:
 
 
 def apply_rules(rules: Iterable[FieldRule], payload: Any) -> MappedFields:
+    """Every rule applied to the payload; a rule whose value cannot be converted or stored is
+    reported in `errors` (a MappingError's text) and maps nothing."""
     out = MappedFields()
     for rule in rules:
         if rule.transform == "join":
             parts = [lookup(payload, p) for p in rule.sources]
-            present = [str(p) for p in parts if p is not _MISSING and p not in (None, "")]
             out.missing.extend(p for p, v in zip(rule.sources, parts, strict=True) if v is _MISSING)
-            if not present:
+            raw: Any = [p for p in parts if p is not _MISSING and p not in (None, "")]
+            if not raw:
                 continue
-            value: Any = rule.join_with.join(present)
         else:
             raw = lookup(payload, rule.source)
             if raw is _MISSING:
                 out.missing.append(rule.source)
                 continue
-            try:
-                value = _convert(rule, raw)
-            except MappingError as exc:
-                out.errors.append(str(exc))
-                continue
+        try:
+            value = convert(rule, raw)
+        except MappingError as exc:
+            out.errors.append(str(exc))
+            continue
         if rule.target.startswith("metrics."):
-            try:
-                out.metrics[rule.target.removeprefix("metrics.")] = float(value)
-            except (TypeError, ValueError):
-                out.errors.append(f"{rule.target}: not a number")
+            out.metrics[rule.target.removeprefix("metrics.")] = value
         else:
             out.attributes[rule.target] = value
     return out

@@ -51,11 +51,12 @@ def authenticate(event: APIGatewayProxyEventV2, credentials: Callable[[], Channe
 
 
 def json_response(status: int, body: Any) -> Response:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
-    )
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate echoed from a request: \u-escape it
+        text = json.dumps(body, separators=(",", ":"), default=str)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=text)
 
 
 def error_response(status: int, message: str, **extra: Any) -> Response:

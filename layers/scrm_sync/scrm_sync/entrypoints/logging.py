@@ -32,13 +32,24 @@ PII_FIELDS = frozenset(
         "buyer_nick",
     }
 )
-# CN mobiles with an optional +86/0086 prefix, and other E.164 numbers; not inside longer digit runs
+# A phone is masked only as a whole token: CN mobiles (optional +86/0086/86 prefix, optional - or
+# space separators) and other E.164 numbers. Digits inside ids (UUIDs, hex digests, `p_` ids,
+# sequence numbers, hyphen-joined ids) and inside decimal numbers are not phones: a token that
+# touches an id character ([0-9A-Za-z_]), a hyphen joined to one, or a decimal point between digits
+# is left alone. ASCII only, so CJK text right next to a number (手机13800138000) still masks it.
+_ID = "[0-9A-Za-z_]"
 _PHONE = re.compile(
-    r"(?<![\d])(?:(?:\+|00)?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?![\d])|\+\d{6,15}(?![\d])"
+    rf"(?<!{_ID})(?<!{_ID}-)(?<![0-9]\.)"
+    r"(?:(?:(?:\+|00)?86[- ]?)?(1[3-9][0-9])[- ]?([0-9]{4})[- ]?([0-9]{4})|\+[1-9][0-9]{6,14})"
+    rf"(?!{_ID})(?!-{_ID})(?!\.[0-9])",
+    re.ASCII,
 )
 
 
 def mask_phones(text: str) -> str:
+    """CN mobiles keep their first three and last four digits, other numbers the country code's
+    first digits and the last two: enough to match a support ticket, not to call anyone."""
+
     def shorten(match: re.Match[str]) -> str:
         if match.group(1):
             return f"{match.group(1)}****{match.group(3)}"

@@ -17,11 +17,13 @@ from pydantic import ValidationError
 from ..domain.events import MAX_EVENTS_PER_REQUEST, CanonicalEvent
 from ..domain.profile import normalize_identifiers
 from ..domain.rules import Rules
+from ..domain.untrusted_json import UnreadableJson, parse_json
 from .ports import EventQueue, RawLanding
 
 
 class BadRequest(ValueError):
-    """The request as a whole cannot be read (not JSON, wrong shape, too many events)."""
+    """The request as a whole cannot be read (not JSON, nested too deep, NaN/Infinity, wrong
+    shape, too many events)."""
 
 
 class QueueUnavailable(RuntimeError):
@@ -94,10 +96,10 @@ class EventIngest:
         raw_key = f"raw/events/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
         self._landing.put(raw_key, body, {"caller": caller, "request-id": request_id})
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._quarantine(raw_key, body, "body is not valid JSON")
-            raise BadRequest("body is not valid JSON") from exc
+            payload = parse_json(body)
+        except UnreadableJson as exc:
+            self._quarantine(raw_key, body, str(exc))
+            raise BadRequest(str(exc)) from exc
         try:
             items = split_events(payload)
         except BadRequest as exc:
@@ -130,7 +132,9 @@ class EventIngest:
 
         rejected = [r.to_dict() for r in results if r.status == "rejected"]
         if rejected:
-            self._quarantine(raw_key, json.dumps(rejected, ensure_ascii=False).encode(), "rejected events")
+            # backslashreplace: an unpaired surrogate echoed from the request stays a JSON \u escape
+            rejections = json.dumps(rejected, ensure_ascii=False).encode("utf-8", "backslashreplace")
+            self._quarantine(raw_key, rejections, "rejected events")
         if messages:
             failed = set(self._queue.send(messages))
             if failed:

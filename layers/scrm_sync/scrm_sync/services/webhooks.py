@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from ..channels.base import (
     ChannelAdapter,
     MalformedPush,
@@ -24,11 +22,13 @@ from ..channels.base import (
     SignatureInvalid,
     WebhookReply,
     WebhookRequest,
+    failure_reason,
 )
 from ..channels.payloads import READ_ERRORS
 from ..domain.credentials import ChannelCredentials
 from ..domain.events import CanonicalEvent
 from ..domain.mapping import FieldRule, MappingError, apply_rules
+from ..domain.profile import normalize_identifiers
 from ..domain.rules import Rules, load_rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue, RawLanding
@@ -47,8 +47,6 @@ _SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-auth
 # ValueErrors; an out-of-range number is an ArithmeticError).
 UNMAPPABLE_ERRORS = READ_ERRORS
 MAPPING_FAILURES_PREFIX = "quarantine/mapping-failures"
-_MAX_REASON_LENGTH = 300
-_MAX_REASON_FIELDS = 5
 
 
 def _dated_key(prefix: str, request: WebhookRequest) -> str:
@@ -99,38 +97,20 @@ class MappedPush:
     failures: list[MappingFailure] = field(default_factory=list)
 
 
-def failure_reason(exc: BaseException) -> str:
-    """The exception type, with its message only where that is known to hold no input value
-    (our own MalformedPush / MappingError texts; pydantic's field locations and error types)."""
-    name = type(exc).__name__
-    if isinstance(exc, ValidationError):
-        fields = sorted(
-            {
-                ".".join(str(part) for part in error["loc"]) + f" ({error['type']})"
-                for error in exc.errors(include_url=False, include_input=False, include_context=False)
-            }
-        )
-        detail = ", ".join(fields[:_MAX_REASON_FIELDS]) + (
-            ", ..." if len(fields) > _MAX_REASON_FIELDS else ""
-        )
-        return f"{name}: {detail}"[:_MAX_REASON_LENGTH]
-    if isinstance(exc, MalformedPush | MappingError):
-        return f"{name}: {exc}"[:_MAX_REASON_LENGTH]
-    return name
-
-
 def map_push(
     adapter: ChannelAdapter, request: WebhookRequest, credentials: Mapping[str, Any], rules: Rules
 ) -> MappedPush:
     """An authentic push as storable canonical events, with the rules file's field mappings
     applied per event kind (changes need no deploy), and a failure for each event that cannot
-    be mapped, or one for the whole push when it cannot be parsed. The webhook and `scrm
-    replay` both map through here. SignatureInvalid is not caught: that push is not authentic."""
+    be mapped (those the adapter could not build included), or one for the whole push when it
+    cannot be parsed. The webhook and `scrm replay` both map through here. SignatureInvalid is
+    not caught: that push is not authentic."""
     try:
         push = adapter.parse(request, credentials)
     except UNMAPPABLE_ERRORS as exc:
         return MappedPush(ParsedPush(), failures=[MappingFailure("parse", failure_reason(exc))])
     mapped = MappedPush(push)
+    mapped.failures.extend(MappingFailure("mapping", item.reason, item.kind) for item in push.refused)
     for index, event in enumerate(push.events):
         kind, payload = push.sources[index] if index < len(push.sources) else (None, None)
         try:
@@ -139,8 +119,23 @@ def map_push(
         except UNMAPPABLE_ERRORS as exc:
             mapped.failures.append(MappingFailure("mapping", failure_reason(exc), kind))
             continue
+        unlinkable = _unlinkable(event, rules)
+        if unlinkable is not None:  # the sync core could only send it to the DLQ
+            mapped.failures.append(MappingFailure("mapping", unlinkable, kind))
+            continue
         mapped.events.append(event)
     return mapped
+
+
+def _unlinkable(event: CanonicalEvent, rules: Rules) -> str | None:
+    """Why no identifier of the event can link a profile (as POST /events refuses it), or None.
+    Identifier types and the normalizer's reasons only, never a value."""
+    resolved = normalize_identifiers(event, rules)
+    if resolved.linkable:
+        return None
+    why = [f"{r.type} ({r.reason})" for r in resolved.rejected]
+    why += [f"{i.type} (blocklisted)" for i in resolved.blocklisted]
+    return f"no identifier that can link a profile: {', '.join(why)}"[:300]
 
 
 def _with_field_mappings(rules: Iterable[FieldRule], event: CanonicalEvent, payload: Any) -> CanonicalEvent:

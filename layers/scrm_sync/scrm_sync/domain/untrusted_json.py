@@ -1,0 +1,56 @@
+"""Parsing JSON from untrusted bodies (POST /events, unlink, platform pushes) so that any input
+ends in a value or in UnreadableJson (a 400), never in RecursionError or a 5xx.
+
+json.loads recurses once per nesting level (RecursionError near 1,000) and accepts NaN and
+Infinity, which are not JSON. The nesting depth is therefore measured first, without
+recursion and in linear time, and the non-finite literals are refused while parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from itertools import accumulate
+from typing import Any
+
+from .storable import MAX_JSON_DEPTH
+
+
+class UnreadableJson(ValueError):
+    """The body is not JSON we accept; the message says why and quotes nothing from the body."""
+
+
+# A JSON string literal, consumed possessively (linear time, no backtracking). The closing quote
+# is optional so an unterminated string consumes the rest: JSON cannot parse past it anyway.
+_STRING_LITERAL = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects (0 for a scalar), brackets in strings excluded.
+    Malformed input may count deeper than a parser would get; never shallower."""
+    structure = _STRING_LITERAL.sub("", text).encode("utf-8", "surrogatepass")
+    brackets = structure.translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise UnreadableJson(f"body is not valid JSON: {name} is not a JSON number")
+
+
+def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value of a body (UTF-8, -16 or -32 like json.loads; a BOM is allowed)."""
+    try:
+        text = body if isinstance(body, str) else body.decode(json.detect_encoding(body), "surrogatepass")
+    except ValueError as exc:  # undecodable bytes
+        raise UnreadableJson("body is not valid JSON") from exc
+    text = text.removeprefix("\ufeff")
+    if nesting_depth(text) > max_depth:
+        raise UnreadableJson(f"body is nested deeper than {max_depth} levels")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except UnreadableJson:
+        raise
+    except ValueError as exc:  # JSONDecodeError, or an integer longer than Python reads
+        raise UnreadableJson("body is not valid JSON") from exc
