@@ -8,11 +8,12 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.lambda_context import LambdaContext as BaseContext
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "events" / "alarms"
@@ -53,18 +54,10 @@ def sqs_event(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": records}
 
 
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-sync-dev-AlarmForwarderFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = (
-        "arn:aws-cn:lambda:cn-north-1:123456789012:function:scrm-sync-dev-AlarmForwarderFunction"
+def LambdaContext(remaining_millis: int = 30_000) -> BaseContext:
+    return BaseContext(
+        function_name="scrm-sync-dev-AlarmForwarderFunction", remaining_millis=remaining_millis
     )
-    aws_request_id: str = "5b7c1d2e-0a4f-4e8b-9c6d-1f2e3a4b5c6d"
-    remaining_millis: int = 30_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_millis
 
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, alarms: Any) -> types.ModuleType:

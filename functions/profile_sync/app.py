@@ -42,11 +42,23 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric("ProfilesMerged", MetricUnit.Count, len(outcome.merged))
         if duplicate:
             metrics.add_metric("EventsDuplicate", MetricUnit.Count, 1)
+        if outcome.too_large:
+            metrics.add_metric("ProfileItemFull", MetricUnit.Count, 1)
     by_source.count(event.source, "EventsSynced")
     by_source.count(event.source, "FieldConflicts", len(outcome.conflicts))
     by_source.count(event.source, "ProfilesMerged", len(outcome.merged))
     by_source.count(event.source, "EventsDuplicate", int(duplicate))
     by_source.lag(event.source, lag_ms)
+    if outcome.too_large:
+        # the event is done (links, evidence, timeline); only these fields could not be stored
+        logger.warning(
+            "profile item at DynamoDB's size limit: fields not stored",
+            extra={
+                "event": event.idempotency_key,
+                "profile_id": outcome.profile_id,
+                "fields": outcome.too_large,
+            },
+        )
     logger.debug(
         "event synced",
         extra={

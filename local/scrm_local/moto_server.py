@@ -24,6 +24,7 @@ from typing import Any
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeToUpdateTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -50,7 +51,7 @@ class _DynamoDBOneAtATime:
 
 class SerializedMotoServer(ThreadedMotoServer):
     def start(self) -> None:
-        install_fast_transactions()
+        install_dynamodb_fidelity()
         super().start()
 
     def _server_entry(self) -> None:
@@ -144,8 +145,28 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
         raise
 
 
-def install_fast_transactions() -> None:
+_moto_update_item = DynamoDBBackend.update_item
+
+
+def _atomic_update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    """moto's UpdateItem applies the expression to the stored item, then checks the 400 KB item
+    limit and raises with the item already changed. DynamoDB refuses the whole update: restore."""
+    before = copy.deepcopy(self.get_item(table_name, key))
+    try:
+        return _moto_update_item(self, table_name, key, *args, **kwargs)
+    except ItemSizeToUpdateTooLarge:
+        current = self.get_item(table_name, key)
+        if before is None:
+            self.delete_item(table_name, key)
+        elif current is not None:
+            current.attrs = before.attrs
+        raise
+
+
+def install_dynamodb_fidelity() -> None:
+    """Where moto's DynamoDB differs from DynamoDB in ways the application depends on."""
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = _atomic_update_item  # type: ignore[method-assign]
 
 
 class MotoProcess:
@@ -193,7 +214,7 @@ def _die_with_parent() -> None:
 
 def serve(ip_address: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    install_fast_transactions()
+    install_dynamodb_fidelity()
     app = _DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server(ip_address, port, app, True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

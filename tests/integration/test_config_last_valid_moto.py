@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities import parameters
 from scrm_sync import bootstrap
 
 from tests.integration.conftest import AppResources, build_resources
+from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "rules-test-key"
@@ -38,17 +39,6 @@ TABLES = {
     "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
     "RULES_PARAMETER_NAME": "RulesParameter",
 }
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @dataclass

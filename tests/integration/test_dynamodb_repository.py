@@ -194,3 +194,23 @@ def test_change_ledger_on_the_idempotency_table(app_resources):
     item = db.get_item(TableName=table, Key={"id": {"S": "cdc#" + key}})["Item"]
     # the table's TTL removes it once nothing can replay the change (the stream keeps 7 days)
     assert time.time() + 7 * 86400 < int(item["expiration"]["N"]) <= time.time() + 8 * 86400
+
+
+def test_a_profile_at_the_item_size_limit_refuses_new_fields_and_keeps_everything_else(sync, repo):
+    """DynamoDB refuses an update past 400 KB: the event still completes (no retry, no DLQ),
+    its refused fields are reported, and what the profile holds stays readable and updatable."""
+    text = "长" * 1300  # ~3.9 KB of UTF-8 per value, six per event: each event is within the event cap
+    outcome = None
+    for n in range(60):
+        attributes = {f"note_{n}_{k}": text for k in range(6)}
+        outcome = sync.apply(event("pos", at=n, attributes=attributes))
+        if outcome.too_large:
+            break
+    assert outcome is not None and outcome.too_large == sorted(attributes)
+    profile = find(repo, "phone", "13800138000")
+    assert profile is not None and not set(outcome.too_large) & set(profile["attributes"])
+    assert profile["attributes"]["note_0_0"] == text
+    # replacing a stored value with one of the same size still fits
+    changed = sync.apply(event("pos", at=1000, attributes={"note_0_0": "短" * 1300}))
+    assert changed.applied == ["note_0_0"] and not changed.too_large
+    assert find(repo, "phone", "13800138000")["attributes"]["note_0_0"] == "短" * 1300

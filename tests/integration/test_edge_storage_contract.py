@@ -34,6 +34,7 @@ from scrm_sync.services.sync import ProfileSync
 from scrm_sync.services.unlink import IdentityUnlink
 
 from tests.integration.conftest import AppResources, build_resources
+from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = load_credentials(json.loads((ROOT / "config" / "channels.dev.json").read_text()))
@@ -57,17 +58,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-Function"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test-Function"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 def load_handler(path: str) -> types.ModuleType:

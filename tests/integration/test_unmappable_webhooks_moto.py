@@ -27,6 +27,8 @@ from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.replay import WebhookReplay
 from scrm_sync.services.webhooks import WebhookIngest
 
+from tests.lambda_context import LambdaContext
+
 ROOT = Path(__file__).resolve().parents[2]
 CHANNELS = json.loads((ROOT / "config" / "channels.dev.json").read_text())
 CREDENTIALS = load_credentials(CHANNELS)
@@ -36,14 +38,6 @@ BUCKET = "scrm-test-landing"
 RULES = load_rules(
     {"mappings": {"doudian": {"101": [{"source": "data.points", "target": "points", "transform": "int"}]}}}
 )
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-WebhookFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test-WebhookFunction"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 @dataclass

@@ -9,7 +9,6 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,12 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from scrm_sync.domain.credentials import ChannelCredentials, load_credentials
 from scrm_sync.entrypoints.http import authenticate
 
+from tests.lambda_context import LambdaContext
+
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "events" / "api_authorizer"
 DEV_KEY = "dev-api-key-not-secret"  # the dev-only key in config/channels.dev.json
 CREDENTIALS = load_credentials(json.loads((ROOT / "config" / "channels.dev.json").read_text()))
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-ApiAuthorizerFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 def sample(name: str) -> dict[str, Any]:

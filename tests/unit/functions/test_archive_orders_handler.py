@@ -7,7 +7,6 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from scrm_sync.services.archive import ArchiveOrders
 from scrm_sync.settings import Settings
 
 from tests.archive_support import order_event
+from tests.lambda_context import LambdaContext as BaseContext
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEDULED_EVENT = {
@@ -38,17 +38,10 @@ SCHEDULED_EVENT = {
 }
 
 
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-ArchiveOrdersFunction"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:scrm-test-ArchiveOrdersFunction"
+def LambdaContext() -> BaseContext:
+    return BaseContext(
+        function_name="scrm-test-ArchiveOrdersFunction", memory_limit_in_mb=1024, remaining_millis=600_000
     )
-    aws_request_id: str = "5e4f3f0a-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
 
 
 class DownStore(InMemoryArchiveStore):

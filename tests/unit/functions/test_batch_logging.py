@@ -11,7 +11,6 @@ import json
 import threading
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +25,11 @@ from scrm_sync.services.cdc import CdcSync
 from scrm_sync.services.sync import ProfileSync
 
 from tests.cdc_factories import change, dms_record, kinesis_record, pos_member
+from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = load_rules({})
 PHONE = "13800138000"
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-BatchFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture

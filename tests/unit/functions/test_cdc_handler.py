@@ -8,7 +8,6 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,11 @@ from scrm_sync.services.profiles import ProfileQueries
 from scrm_sync.services.sync import ProfileSync
 
 from tests.cdc_factories import change, dms_record, jdp_row, kinesis_record, pos_member, pos_order
+from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "events" / "cdc"
 RULES = load_rules({})
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-CdcFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test-CdcFunction"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 class FlakyRepository(InMemoryProfileRepository):

@@ -7,7 +7,6 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,10 @@ from scrm_sync.domain.rules import load_rules
 from scrm_sync.entrypoints.logging import mask_phones, pii_safe_logger
 from scrm_sync.services.sync import ProfileSync
 
+from tests.lambda_context import LambdaContext
+
 ROOT = Path(__file__).resolve().parents[3]
 PHONE = "13800138000"
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-ProfileSyncFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import importlib.util
 import json
 import types
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.schema_watch import SchemaWatch
 from scrm_sync.services.webhooks import WebhookIngest
+
+from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = [json.loads(p.read_text()) for p in sorted((ROOT / "events" / "webhook").glob("*.json"))]
@@ -42,14 +43,6 @@ HEADER_NAMES = [
 ]
 QUERY_NAMES = ["msg_signature", "signature", "timestamp", "nonce", "echostr", "encrypt_type", "openid"]
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@dataclass(frozen=True)
-class LambdaContext:
-    function_name: str = "scrm-test-WebhookFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:scrm-test-WebhookFunction"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,12 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def _is_item_too_large(exc: ClientError) -> bool:
+    """DynamoDB's answer to an update that would make the item larger than 400 KB."""
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return _error_code(exc) == "ValidationException" and "exceeded the maximum allowed size" in message
+
+
 def _field_attributes(name: str, value: Any, version: FieldVersion) -> dict[str, Any]:
     """A field's value and version as the profile item holds them."""
     return {f"v:{name}": value, f"m:{name}": version_to_document(version)}
@@ -352,6 +358,9 @@ class DynamoProfileRepository:
                 result.applied.extend(pending)
                 return result
             except ClientError as exc:
+                if _is_item_too_large(exc):
+                    result.too_large.extend(pending)  # DynamoDB refused the whole update
+                    return result
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise
                 old = from_item(dict(exc.response.get("Item", {})))  # type: ignore[call-overload]

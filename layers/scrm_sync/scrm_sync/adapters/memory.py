@@ -52,8 +52,20 @@ class _ProfileRecord:
         self.updated_at = utc_now_text()
 
 
+DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
+
+
+def _approximate_item_bytes(fields: Mapping[str, tuple[Any, FieldVersion]]) -> int:
+    """Roughly what DynamoDB counts for a profile item's fields: names plus values (UTF-8)."""
+    total = 0
+    for name, (value, version) in fields.items():
+        total += 2 * (len(name.encode()) + 2) + len(str(value).encode()) + len(str(version).encode())
+    return total
+
+
 class InMemoryProfileRepository:
-    def __init__(self) -> None:
+    def __init__(self, item_limit_bytes: int = DYNAMODB_ITEM_LIMIT_BYTES) -> None:
+        self.item_limit_bytes = item_limit_bytes  # as DynamoDB refuses an update past 400 KB
         self._lock = threading.RLock()
         self.profiles: dict[str, _ProfileRecord] = {}
         self.identity: dict[str, IdentityLink] = {}
@@ -96,6 +108,11 @@ class InMemoryProfileRepository:
             record = self.profiles.setdefault(profile_id, _ProfileRecord())
             if record.redirect_to is not None:
                 result.redirected_to = record.redirect_to
+                return result
+            after = dict(record.fields)
+            after.update((w.field, (w.value, w.version)) for w in writes)
+            if _approximate_item_bytes(after) > self.item_limit_bytes:
+                result.too_large.extend(writes)  # the whole update is refused, as by DynamoDB
                 return result
             for write in writes:
                 current = record.fields.get(write.field)

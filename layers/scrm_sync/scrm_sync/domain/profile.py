@@ -31,6 +31,15 @@ class ResolvedIdentifiers:
     blocklisted: tuple[Identifier, ...]
     rejected: tuple[RejectedIdentifier, ...]
 
+    def unlinkable_reason(self) -> str | None:
+        """Why no identifier can link a profile (the event cannot sync), or None when one can.
+        Names identifier types and the normalizer's reasons only, never a value."""
+        if self.linkable:
+            return None
+        why = [f"{r.type} ({r.reason})" for r in self.rejected]
+        why += [f"{i.type} (blocklisted)" for i in self.blocklisted]
+        return f"no identifier that can link a profile: {', '.join(why) or 'none given'}"[:300]
+
 
 def _hint(value: str) -> str:
     return value[:3] + "***" if len(value) > 6 else "***"

@@ -122,10 +122,9 @@ class EventIngest:
             result.rejected_identifiers = [
                 {"type": r.type, "value": r.value_hint, "reason": r.reason} for r in resolved.rejected
             ]
-            if not resolved.linkable:
-                result.errors = [
-                    {"field": "identifiers", "message": "no valid identifier that can link a profile"}
-                ]
+            unlinkable = resolved.unlinkable_reason()
+            if unlinkable is not None:
+                result.errors = [{"field": "identifiers", "message": unlinkable}]
                 continue
             result.status = "accepted"
             messages.append((str(index), event.to_message()))

@@ -39,6 +39,8 @@ class ApplyResult:
     lost: list[tuple[FieldWrite, FieldVersion]] = field(default_factory=list)  # conflicts
     duplicates: list[FieldWrite] = field(default_factory=list)  # the same event, seen again
     redirected_to: str | None = None  # the profile was merged away; nothing was written
+    # refused whole: the profile item would pass DynamoDB's 400 KB item limit (nothing written)
+    too_large: list[FieldWrite] = field(default_factory=list)
 
 
 @dataclass(slots=True)

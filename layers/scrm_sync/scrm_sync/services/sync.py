@@ -69,6 +69,8 @@ class SyncOutcome:
     timeline_added: bool = False
     evidence: set[str] = field(default_factory=set)  # identifier keys this event links to the profile
     detached: list[Identifier] = field(default_factory=list)  # links an identifiers.removed event removed
+    # fields refused because the profile item is at DynamoDB's 400 KB limit (see README)
+    too_large: list[str] = field(default_factory=list)
 
 
 class ProfileSync:
@@ -89,8 +91,9 @@ class ProfileSync:
         identifiers = normalize_identifiers(event, rules)
         if event.type == IDENTIFIERS_REMOVED:
             return self._detach(event, identifiers.linkable)
-        if not identifiers.linkable:
-            raise UnlinkableEvent("no identifier that can link a profile (all rejected or blocklisted)")
+        unlinkable = identifiers.unlinkable_reason()
+        if unlinkable is not None:
+            raise UnlinkableEvent(unlinkable)
         writes = field_writes(event, rules)
         links = [IdentityLink(i, "", event.source, event.event_id) for i in identifiers.linkable]
 
@@ -163,6 +166,7 @@ class ProfileSync:
         outcome.applied = [w.field for w in result.applied]
         outcome.duplicates = [w.field for w in result.duplicates]
         outcome.conflicts = [_conflict(lost, current) for lost, current in result.lost]
+        outcome.too_large = [w.field for w in result.too_large]
 
         unlinked = [
             IdentityLink(lk.identifier, outcome.profile_id, lk.source, lk.event_id)

@@ -119,23 +119,12 @@ def map_push(
         except UNMAPPABLE_ERRORS as exc:
             mapped.failures.append(MappingFailure("mapping", failure_reason(exc), kind))
             continue
-        unlinkable = _unlinkable(event, rules)
+        unlinkable = normalize_identifiers(event, rules).unlinkable_reason()
         if unlinkable is not None:  # the sync core could only send it to the DLQ
             mapped.failures.append(MappingFailure("mapping", unlinkable, kind))
             continue
         mapped.events.append(event)
     return mapped
-
-
-def _unlinkable(event: CanonicalEvent, rules: Rules) -> str | None:
-    """Why no identifier of the event can link a profile (as POST /events refuses it), or None.
-    Identifier types and the normalizer's reasons only, never a value."""
-    resolved = normalize_identifiers(event, rules)
-    if resolved.linkable:
-        return None
-    why = [f"{r.type} ({r.reason})" for r in resolved.rejected]
-    why += [f"{i.type} (blocklisted)" for i in resolved.blocklisted]
-    return f"no identifier that can link a profile: {', '.join(why)}"[:300]
 
 
 def _with_field_mappings(rules: Iterable[FieldRule], event: CanonicalEvent, payload: Any) -> CanonicalEvent:
