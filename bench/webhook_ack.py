@@ -20,6 +20,7 @@ from unittest import mock
 
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.httpsession import URLLib3Session
+from scrm_sync import bootstrap
 from scrm_sync.channels.wechat_crypto import WeChatCrypto
 
 from .sdk_path import ENV, ROOT, _Context, _Raw, _response
@@ -105,8 +106,16 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
 def run(requests: int = 300) -> dict[str, dict[str, float]]:
     results = {}
     # the deployed webhook's environment: schema drift is checked on every message
-    env = {**ENV, "SCHEMA_TABLE": "bench-schemas"}
+    env = {
+        **ENV,
+        "CHANNELS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench",
+        "RULES_PARAMETER_NAME": "bench-rules",
+        "LANDING_BUCKET": "bench-landing",
+        "INGEST_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/bench-ingest",
+        "SCHEMA_TABLE": "bench-schemas",
+    }
     with mock.patch.dict(os.environ, env), contextlib.redirect_stdout(io.StringIO()):
+        bootstrap.reset()  # nothing built for another benchmark's environment
         spec = importlib.util.spec_from_file_location("bench_webhook_app", ROOT / "functions/webhook/app.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)

@@ -61,7 +61,7 @@ def LambdaContext(remaining_millis: int = 30_000) -> BaseContext:
 
 
 def load_handler(monkeypatch: pytest.MonkeyPatch, alarms: Any) -> types.ModuleType:
-    """functions/alarm_forwarder/app.py imported afresh, its container() giving `alarms`.
+    """functions/alarm_forwarder/app.py imported afresh, its bootstrap factory alarms() giving `alarms`.
 
     Call it inside the test: Powertools binds a service's logger to sys.stdout as it is at the
     first Logger(), which is capsys' stream only while the test runs, and only for a service name
@@ -74,7 +74,7 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, alarms: Any) -> types.ModuleTy
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "container", lambda: types.SimpleNamespace(alarms=alarms))
+    monkeypatch.setattr(module, "alarms", lambda: alarms)
     return module
 
 

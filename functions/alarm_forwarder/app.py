@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes import SNSEvent
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import alarms
 from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.alarms import ForwardReport, Notification
@@ -48,9 +48,7 @@ def sns_message(record: SQSRecord) -> str:
 
 
 def forward(notifications: list[Notification], context: LambdaContext) -> ForwardReport:
-    report = container().alarms.forward(
-        notifications, time_left=lambda: context.get_remaining_time_in_millis() / 1000
-    )
+    report = alarms().forward(notifications, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     for name, value in (
         ("AlarmsReceived", len(notifications)),
         ("AlarmPosts", report.posts),

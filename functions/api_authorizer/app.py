@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponseV2,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import credentials
 from scrm_sync.entrypoints.http import CALLER_CONTEXT_KEY, presented_key
 from scrm_sync.entrypoints.logging import pii_safe_logger
 
@@ -27,7 +27,7 @@ logger = pii_safe_logger()
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict[str, Any]:
-    caller = container().credentials().api.caller_for(presented_key(event.headers))
+    caller = credentials().api.caller_for(presented_key(event.headers))
     if caller is None:
         # never the key itself: the route and request id are enough to find the attempt
         logger.warning(

@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import archive, settings
 from scrm_sync.domain.orders import archive_cutoff
 from scrm_sync.entrypoints.logging import pii_safe_logger
+from scrm_sync.settings import ArchiveSettings
 
 logger = pii_safe_logger()
 tracer = Tracer()
@@ -31,9 +32,8 @@ class ArchiveRunFailed(RuntimeError):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    services = container()
-    cutoff = archive_cutoff(datetime.now(UTC).date(), services.settings.archive_after_days)
-    report = services.archive.run(cutoff, lambda: context.get_remaining_time_in_millis() / 1000)
+    cutoff = archive_cutoff(datetime.now(UTC).date(), settings(ArchiveSettings).archive_after_days)
+    report = archive().run(cutoff, lambda: context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric("OrdersArchived", MetricUnit.Count, report.orders_archived)
     metrics.add_metric("ArchiveBatches", MetricUnit.Count, report.batches)
     metrics.add_metric("ArchiveFailures", MetricUnit.Count, report.failures)

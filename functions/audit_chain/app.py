@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.dynamo_codec import from_item
 from scrm_sync.adapters.dynamodb import PROFILE_SK
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import audit
 from scrm_sync.domain.audit import profile_changes
 from scrm_sync.entrypoints.batch import InOrderBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -36,7 +36,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     profile_id = str(keys["pk"])
     logger.thread_safe_append_keys(profile_id=profile_id)  # for this record's lines only
     changes = profile_changes(from_item(stream.get("OldImage", {})), from_item(stream.get("NewImage", {})))
-    trail = container().audit
+    trail = audit()
     for index, change in enumerate(changes):
         trail.record(profile_id, change, f"{stream['SequenceNumber']}/{index:03d}")
     metrics.add_metric("AuditEntriesAppended", MetricUnit.Count, len(changes))

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import cdc
 from scrm_sync.domain.cdc import ControlChange, MalformedChange, RowChange, decode_dms
 from scrm_sync.entrypoints.batch import InOrderBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -33,7 +33,7 @@ def record_handler(record: KinesisStreamRecord) -> None:
     try:
         change = decode_dms(record.kinesis.data_as_bytes(), fallback_position=record.kinesis.sequence_number)
         logger.thread_safe_append_keys(table=change.table_key)  # for this record's lines only
-        outcome = container().cdc.apply(change)
+        outcome = cdc().apply(change)
     except (MalformedChange, binascii.Error) as exc:
         # retrying cannot fix it; the record stays in the stream for its retention period
         metrics.add_metric("CdcMalformed", MetricUnit.Count, 1)

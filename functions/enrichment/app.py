@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
-from scrm_sync.bootstrap import client, container
+from scrm_sync.bootstrap import enrichment, enrichment_queue
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
 from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -36,7 +36,7 @@ def backoff_seconds(receive_count: int) -> int:
 def record_handler(record: SQSRecord) -> None:
     request = ContactEnrichmentRequest.model_validate_json(record.body)
     try:
-        container().enrichment.enrich(request)
+        enrichment().enrich(request)
     except WeComRejected as exc:
         metrics.add_metric("EnrichmentRejected", MetricUnit.Count, 1)
         logger.warning(
@@ -45,11 +45,7 @@ def record_handler(record: SQSRecord) -> None:
         return
     except WeComUnavailable:
         delay = backoff_seconds(int(record.attributes.approximate_receive_count or 1))
-        client("sqs").change_message_visibility(
-            QueueUrl=container().settings.enrichment_queue_url,
-            ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=delay,
-        )
+        enrichment_queue().defer(record.receipt_handle, delay)
         metrics.add_metric("EnrichmentDeferred", MetricUnit.Count, 1)
         logger.info(
             "WeCom API unavailable; retrying later", extra={"event": request.event_id, "delay": delay}

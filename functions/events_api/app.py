@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import credentials, ingest
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ingest import BadRequest, QueueUnavailable
@@ -24,10 +24,9 @@ app = APIGatewayHttpResolver()
 @app.post("/events")
 @tracer.capture_method
 def post_events() -> Response:
-    services = container()
-    caller = authenticate(app.current_event, services.credentials)
+    caller = authenticate(app.current_event, credentials)
     request_id = app.current_event.request_context.request_id
-    report = services.ingest.accept(raw_body(app.current_event), request_id, datetime.now(UTC), caller)
+    report = ingest().accept(raw_body(app.current_event), request_id, datetime.now(UTC), caller)
     metrics.add_metric("EventsReceived", MetricUnit.Count, len(report.results))
     metrics.add_metric("EventsRejected", MetricUnit.Count, len(report.results) - report.accepted)
     logger.info(

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import incremental_pull, rules
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.incremental_pull import TableReport
 
@@ -48,11 +48,11 @@ def publish(report: TableReport) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tables = container().rules().incremental_pull
+    tables = rules().incremental_pull
     selected = event.get("tables") if isinstance(event, dict) else None
     if selected:
         tables = tuple(t for t in tables if t.table in set(selected))
-    report = container().incremental_pull.run(tables, lambda: context.get_remaining_time_in_millis() / 1000)
+    report = incremental_pull().run(tables, lambda: context.get_remaining_time_in_millis() / 1000)
     for table in report.tables:
         publish(table)
     metrics.add_metric("RowsPulled", MetricUnit.Count, sum(t.rows_sent for t in report.tables))

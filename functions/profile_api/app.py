@@ -8,7 +8,7 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import credentials, queries, rules, unlink
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
@@ -25,14 +25,13 @@ app = APIGatewayHttpResolver()
 @app.get("/profiles")
 @tracer.capture_method
 def find_profile() -> Response:
-    services = container()
-    authenticate(app.current_event, services.credentials)
+    authenticate(app.current_event, credentials)
     type_ = app.current_event.get_query_string_value("type")
     value = app.current_event.get_query_string_value("value")
     if not type_ or value is None:
         return error_response(400, "query parameters 'type' and 'value' are required")
     scope = app.current_event.get_query_string_value("scope")
-    profile = services.queries.find(services.rules(), type_, value, scope)
+    profile = queries().find(rules(), type_, value, scope)
     if profile is None:
         return error_response(404, "no profile has this identifier")
     return json_response(200, profile)
@@ -41,9 +40,8 @@ def find_profile() -> Response:
 @app.get("/profiles/<profile_id>")
 @tracer.capture_method
 def get_profile(profile_id: str) -> Response:
-    services = container()
-    authenticate(app.current_event, services.credentials)
-    profile = services.queries.get(profile_id)
+    authenticate(app.current_event, credentials)
+    profile = queries().get(profile_id)
     if profile is None:
         return error_response(404, "profile not found")
     return json_response(200, profile)
@@ -52,12 +50,11 @@ def get_profile(profile_id: str) -> Response:
 @app.get("/profiles/<profile_id>/timeline")
 @tracer.capture_method
 def get_timeline(profile_id: str) -> Response:
-    services = container()
-    authenticate(app.current_event, services.credentials)
+    authenticate(app.current_event, credentials)
     limit_text = app.current_event.get_query_string_value("limit", "50") or "50"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TIMELINE_LIMIT:
         return error_response(400, f"'limit' must be an integer from 1 to {MAX_TIMELINE_LIMIT}")
-    timeline = services.queries.timeline(profile_id, int(limit_text))
+    timeline = queries().timeline(profile_id, int(limit_text))
     if timeline is None:
         return error_response(404, "profile not found")
     return json_response(200, timeline)
@@ -67,8 +64,7 @@ def get_timeline(profile_id: str) -> Response:
 @tracer.capture_method
 def unlink_identifier(profile_id: str) -> Response:
     """Undo a wrong link: body {"identifier": {"type", "value", "scope"?}, "reason": "..."}."""
-    services = container()
-    caller = authenticate(app.current_event, services.credentials)
+    caller = authenticate(app.current_event, credentials)
     try:
         body = parse_json(raw_body(app.current_event))
     except UnreadableJson as exc:
@@ -80,11 +76,11 @@ def unlink_identifier(profile_id: str) -> Response:
         return error_response(400, "body needs a 'reason'")
     raw = body["identifier"]
     identifier = normalize_identifier(
-        str(raw.get("type", "")), raw.get("value"), raw.get("scope"), services.rules().default_phone_region
+        str(raw.get("type", "")), raw.get("value"), raw.get("scope"), rules().default_phone_region
     )
-    if services.queries.get(profile_id) is None:
+    if queries().get(profile_id) is None:
         return error_response(404, "profile not found")
-    outcome = services.unlink.unlink(profile_id, identifier, reason.strip()[:500], caller)
+    outcome = unlink().unlink(profile_id, identifier, reason.strip()[:500], caller)
     logger.info("identifier unlinked", extra={"profile_id": outcome.profile_id, "type": identifier.type})
     return json_response(200, outcome.to_dict())
 

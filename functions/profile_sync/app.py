@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import sync
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, canonical_identity
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -27,7 +27,7 @@ by_source = SourceBreakdown()
 
 def record_handler(record: SQSRecord) -> None:
     event = CanonicalEvent.model_validate_json(record.body)
-    outcome = container().sync.apply(event)
+    outcome = sync().apply(event)
     lag_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000
     # a redelivered event finds every field version already there: counted, not an error
     duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
@@ -75,7 +75,7 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    container()  # build the adapters once, before the worker threads share them
+    sync()  # build the use case once, before the worker threads share it
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -9,7 +9,7 @@ from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import container
+from scrm_sync.bootstrap import webhooks
 from scrm_sync.channels.base import WebhookRequest
 from scrm_sync.entrypoints.http import raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -36,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         request_id=http.request_context.request_id,
     )
     try:
-        reply = container().webhooks.handle(request)
+        reply = webhooks().handle(request)
     except QueueUnavailable:
         logger.exception("webhook enqueue failed", extra={"channel": channel})
         # the raw push is landed; a 503 makes the platform retry, and retries are harmless

@@ -41,9 +41,9 @@ def archive_restore(args: argparse.Namespace) -> int:
     runtime = attach()
     runtime.activate()  # the application's environment: its composition root finds table and bucket
     try:
-        from scrm_sync.bootstrap import container
+        from scrm_sync.bootstrap import restore as restore_orders
 
-        restore = container().restore
+        restore = restore_orders()
         if args.order_id:
             report = restore.by_order(args.order_id, args.source, args.date)
         else:

@@ -34,9 +34,9 @@ def running_stack_audit_trail() -> Iterator[AuditTrail]:
     runtime = attach()
     runtime.activate()  # the application's environment: its composition root finds the audit table
     try:
-        from scrm_sync.bootstrap import container
+        from scrm_sync.bootstrap import audit
 
-        yield container().audit
+        yield audit()
     finally:
         runtime.deactivate()
 

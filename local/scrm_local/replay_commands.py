@@ -37,9 +37,9 @@ def running_stack_replay() -> Iterator[WebhookReplay]:
     runtime = attach()
     runtime.activate()  # the application's environment: its composition root finds the bucket
     try:
-        from scrm_sync.bootstrap import container
+        from scrm_sync.bootstrap import replay
 
-        yield container().replay
+        yield replay()
     finally:
         runtime.deactivate()
 
@@ -102,13 +102,12 @@ def drift(args: argparse.Namespace) -> int:
     runtime = attach()
     runtime.activate()
     try:
-        from scrm_sync.adapters.dynamodb_schemas import DynamoSchemaRegistry
-        from scrm_sync.bootstrap import client, container
+        from scrm_sync.bootstrap import schema_registry
 
-        table = container().settings.schema_table
-        if not table:
+        registry = schema_registry()
+        if registry is None:
             raise CliError("the template declares no SchemaTable")
-        records = DynamoSchemaRegistry(client("dynamodb"), table).drift_records(args.source)
+        records = registry.drift_records(args.source)
     finally:
         runtime.deactivate()
     print(json.dumps([r.as_dict() for r in records], ensure_ascii=False, indent=2), file=sys.stdout)

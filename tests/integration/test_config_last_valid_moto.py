@@ -28,14 +28,10 @@ API_KEY = "rules-test-key"
 BLOCKED_PHONE = "13900000001"  # the store's front-desk phone: never links customers
 GOOD_RULES = {"identifier_blocklist": {"phone": [BLOCKED_PHONE]}}
 BAD_RULES = {**GOOD_RULES, "max_identifiers_per_type": "lots"}
-TABLES = {
+TABLES = {  # what ProfileSyncFunction and ProfileApiFunction read
     "PROFILES_TABLE": "ProfilesTable",
     "IDENTITY_TABLE": "IdentityTable",
     "TIMELINE_TABLE": "TimelineTable",
-    "IDEMPOTENCY_TABLE": "IdempotencyTable",
-    "AUDIT_TABLE": "AuditTable",
-    "LANDING_BUCKET": "LandingBucket",
-    "INGEST_QUEUE_URL": "IngestQueue",
     "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
     "RULES_PARAMETER_NAME": "RulesParameter",
 }
@@ -108,13 +104,13 @@ def functions(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSync")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sync-{uuid.uuid4().hex[:8]}")
     parameters.clear_caches()  # providers made by earlier tests hold clients for other endpoints
-    bootstrap.container.cache_clear()
+    bootstrap.reset()
     try:
         functions = Functions(resources, load("profile_sync"), load("profile_api"))
         functions.put_rules(GOOD_RULES)
         yield functions
     finally:
-        bootstrap.container.cache_clear()
+        bootstrap.reset()
         parameters.clear_caches()
 
 

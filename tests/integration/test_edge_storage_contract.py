@@ -90,23 +90,28 @@ class Edge:
             resources.table("TimelineTable"),
         )
         orders = DynamoOrderStore(clients("dynamodb"), resources.table("OrdersTable"))
-        services = types.SimpleNamespace(
-            credentials=lambda: CREDENTIALS,
-            rules=lambda: RULES,
-            ingest=EventIngest(
-                SqsEventQueue(clients("sqs"), resources.names["IngestQueue"]),
-                S3RawLanding(clients("s3"), resources.names["LandingBucket"]),
-                lambda: RULES,
-            ),
-            queries=ProfileQueries(repository),
-            unlink=IdentityUnlink(repository),
-            sync=ProfileSync(repository, lambda: RULES, orders=orders),
+        ingest = EventIngest(
+            SqsEventQueue(clients("sqs"), resources.names["IngestQueue"]),
+            S3RawLanding(clients("s3"), resources.names["LandingBucket"]),
+            lambda: RULES,
         )
+        queries, unlink = ProfileQueries(repository), IdentityUnlink(repository)
+        sync = ProfileSync(repository, lambda: RULES, orders=orders)
+        factories: dict[str, Any] = {
+            "credentials": lambda: CREDENTIALS,
+            "rules": lambda: RULES,
+            "ingest": lambda: ingest,
+            "queries": lambda: queries,
+            "unlink": lambda: unlink,
+            "sync": lambda: sync,
+        }
         apps = [
             load_handler(f"functions/{name}/app.py") for name in ("events_api", "profile_api", "profile_sync")
         ]
-        for app in apps:
-            app.container = lambda: services  # type: ignore[attr-defined]
+        for app in apps:  # each handler's bootstrap factories, built from the pieces above
+            for name, build in factories.items():
+                if hasattr(app, name):
+                    setattr(app, name, build)
         return cls(resources, *apps, repository, orders)
 
     def post_events(self, body: str | bytes) -> tuple[int, dict[str, Any]]:

@@ -74,17 +74,15 @@ def stack(in_process_aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
     s3.create_bucket(Bucket=BUCKET)
     queue_url = sqs.create_queue(QueueName="scrm-test-ingest")["QueueUrl"]
     landing, queue = S3RawLanding(s3, BUCKET), SqsEventQueue(sqs, queue_url)
-    container = types.SimpleNamespace(
-        webhooks=WebhookIngest(ADAPTERS, lambda: CREDENTIALS, landing, queue, lambda: RULES),
-        replay=WebhookReplay(ADAPTERS, lambda: CREDENTIALS, landing, queue, lambda: RULES),
-    )
+    webhooks = WebhookIngest(ADAPTERS, lambda: CREDENTIALS, landing, queue, lambda: RULES)
+    replay = WebhookReplay(ADAPTERS, lambda: CREDENTIALS, landing, queue, lambda: RULES)
     spec = importlib.util.spec_from_file_location("webhook_app_unmappable", ROOT / "functions/webhook/app.py")
     assert spec is not None and spec.loader is not None
     handler = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(handler)
-    handler.container = lambda: container  # type: ignore[attr-defined]
-    # `scrm` against this "running stack": its composition root is the container above
-    monkeypatch.setattr(scrm_sync.bootstrap, "container", lambda: container)
+    handler.webhooks = lambda: webhooks  # type: ignore[attr-defined]
+    # `scrm` against this "running stack": its composition root builds the replay above
+    monkeypatch.setattr(scrm_sync.bootstrap, "replay", lambda: replay)
     monkeypatch.setattr(
         replay_commands,
         "attach",

@@ -1,13 +1,19 @@
-"""Composition root: builds adapters and use cases once per cold start (the only place that
-reads the environment and creates boto3 clients)."""
+"""Composition root: one cached factory per use case (and per shared client or adapter), each
+building only what its use case needs, once per cold start. The only place that reads the
+environment and creates boto3 clients.
+
+A function calls the factories of the use cases it runs, so it needs only their variables
+(settings.py): the API authorizer reads the channels secret and builds no table, queue or
+bucket. A variable a use case needs but the function lacks fails that use case's first build
+with MissingSettings naming the variable.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from functools import cache, cached_property
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar, cast
 
 import boto3
 from botocore.config import Config
@@ -26,6 +32,8 @@ from .adapters.watermarks import DynamoWatermarkStore
 from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
+from .domain.credentials import ChannelCredentials
+from .domain.rules import Rules
 from .services.alarms import AlarmForwarder, SendBudget
 from .services.archive import ArchivedOrders, ArchiveOrders, RestoreOrders
 from .services.audit import AuditTrail
@@ -39,7 +47,24 @@ from .services.schema_watch import SchemaWatch
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
-from .settings import Settings
+from .settings import (
+    AlarmSettings,
+    ArchiveSettings,
+    AuditSettings,
+    CdcSettings,
+    ChannelsSettings,
+    EnrichmentQueueSettings,
+    EnvSettings,
+    IncrementalPullSettings,
+    IngestQueue,
+    LandingBucket,
+    OptionalOrdersTable,
+    ProfileTables,
+    RestoreSettings,
+    RulesSettings,
+    SyncSettings,
+    WebhookExtrasSettings,
+)
 
 _BOTO_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
@@ -49,115 +74,198 @@ _BOTO_CONFIG = Config(
     parameter_validation=False,  # the models are validated by pydantic first; saves ~10% CPU per call
 )
 
-
-@dataclass(frozen=True)
-class Container:
-    settings: Settings
-    rules: RulesFromParameter
-    credentials: CredentialsFromSecret
-    repository: DynamoProfileRepository
-    sync: ProfileSync
-    ingest: EventIngest
-    queries: ProfileQueries
-    webhooks: WebhookIngest
-    unlink: IdentityUnlink
-    audit: AuditTrail
-    replay: WebhookReplay
-    enrichment: ContactEnrichment
-    cdc: CdcSync
-
-    @cached_property
-    def incremental_pull(self) -> IncrementalPull:
-        """Built on first use: only IncrementalPullFunction has the stream and the source secret."""
-        s = self.settings
-        if not (s.checkpoints_table and s.cdc_stream_name and s.mysql_source_secret_arn):
-            raise RuntimeError(
-                "the incremental pull needs CHECKPOINTS_TABLE, CDC_STREAM_NAME and MYSQL_SOURCE_SECRET_ARN"
-            )
-        return IncrementalPull(
-            MySqlRowSource(MySqlSourceSecret(s.mysql_source_secret_arn, s.rules_cache_seconds)),
-            KinesisChangeStream(client("kinesis"), s.cdc_stream_name),
-            DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
-        )
-
-    @cached_property
-    def archive(self) -> ArchiveOrders:
-        """Built on first use: only ArchiveOrdersFunction has the bucket and the checkpoints table."""
-        s = self.settings
-        if not (s.orders_table and s.archive_bucket and s.checkpoints_table):
-            raise RuntimeError("archiving needs ORDERS_TABLE, ARCHIVE_BUCKET and CHECKPOINTS_TABLE")
-        dynamodb = client("dynamodb")
-        return ArchiveOrders(
-            DynamoOrderStore(dynamodb, s.orders_table),
-            S3ArchiveStore(client("s3"), s.archive_bucket),
-            DynamoArchiveCheckpoints(dynamodb, s.checkpoints_table),
-            batch_orders=s.archive_batch_orders,
-        )
-
-    @cached_property
-    def restore(self) -> RestoreOrders:
-        """`scrm archive restore`: the orders table and the archive bucket."""
-        s = self.settings
-        if not (s.orders_table and s.archive_bucket):
-            raise RuntimeError("restoring orders needs ORDERS_TABLE and ARCHIVE_BUCKET")
-        return RestoreOrders(
-            DynamoOrderStore(client("dynamodb"), s.orders_table),
-            S3ArchiveStore(client("s3"), s.archive_bucket),
-            timedelta(days=s.archive_restore_hold_days),
-        )
-
-    @cached_property
-    def alarms(self) -> AlarmForwarder:
-        """Built on first use: only AlarmForwarderFunction posts to the WeCom group robot."""
-        if not self.settings.checkpoints_table:
-            raise RuntimeError("the alarm forwarder needs CHECKPOINTS_TABLE (the robot's send budget)")
-        return AlarmForwarder(
-            self.credentials,
-            WeComRobot,
-            SendBudget(DynamoSendCounts(client("dynamodb"), self.settings.checkpoints_table)),
-        )
+T = TypeVar("T")
+S = TypeVar("S", bound=EnvSettings)
+FACTORIES: dict[str, Callable[[], Any]] = {}  # name -> cached factory (for reset() and the tests)
 
 
-def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+def factory(build: Callable[[], T]) -> Callable[[], T]:
+    """Build once per cold start (per process), on first use."""
+    cached = cache(build)
+    FACTORIES[build.__name__] = cached
+    return cached
+
+
+def reset() -> None:
+    """Forget every client, settings model, adapter and use case built so far (tests, tools)."""
+    for cached in FACTORIES.values():
+        cached.cache_clear()  # type: ignore[attr-defined]
+    _settings.cache_clear()
+    client.cache_clear()
+
+
+# --- environment and clients ----------------------------------------------------------------------
+def settings(model: type[S]) -> S:
+    """`model` validated from the environment, once per process."""
+    return cast(S, _settings(model))
 
 
 @cache
-def container() -> Container:
-    settings = Settings.from_env()
-    rules = RulesFromParameter(settings.rules_parameter_name, settings.rules_cache_seconds)
-    credentials = CredentialsFromSecret(settings.channels_secret_arn, settings.rules_cache_seconds)
+def _settings(model: type[EnvSettings]) -> EnvSettings:
+    return model.from_env()
+
+
+@cache
+def client(service: str) -> Any:
+    """One boto3 client per service (boto3 clients are thread-safe; sessions are not)."""
+    return boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+
+
+# --- configuration documents ----------------------------------------------------------------------
+@factory
+def rules_document() -> RulesFromParameter:
+    s = settings(RulesSettings)
+    return RulesFromParameter(s.rules_parameter_name, s.rules_cache_seconds)
+
+
+def rules() -> Rules:
+    """The sync rules now (the last valid document, re-read after RULES_CACHE_SECONDS)."""
+    return rules_document()()
+
+
+@factory
+def credentials_document() -> CredentialsFromSecret:
+    s = settings(ChannelsSettings)
+    return CredentialsFromSecret(s.channels_secret_arn, s.rules_cache_seconds)
+
+
+def credentials() -> ChannelCredentials:
+    """The channel credentials now (the last valid channels secret)."""
+    return credentials_document()()
+
+
+# --- shared adapters ------------------------------------------------------------------------------
+@factory
+def profile_repository() -> DynamoProfileRepository:
+    s = settings(ProfileTables)
+    return DynamoProfileRepository(client("dynamodb"), s.profiles_table, s.identity_table, s.timeline_table)
+
+
+@factory
+def order_store() -> DynamoOrderStore | None:
+    """The hot orders table, or None when the function has no ORDERS_TABLE."""
+    table = settings(OptionalOrdersTable).orders_table
+    return DynamoOrderStore(client("dynamodb"), table) if table else None
+
+
+@factory
+def ingest_queue() -> SqsEventQueue:
+    return SqsEventQueue(client("sqs"), settings(IngestQueue).ingest_queue_url)
+
+
+@factory
+def enrichment_queue() -> SqsEventQueue:
+    return SqsEventQueue(client("sqs"), settings(EnrichmentQueueSettings).enrichment_queue_url)
+
+
+@factory
+def landing() -> S3RawLanding:
+    return S3RawLanding(client("s3"), settings(LandingBucket).landing_bucket)
+
+
+@factory
+def schema_registry() -> DynamoSchemaRegistry | None:
+    """Where webhooks record the source schemas they saw, or None (SCHEMA_TABLE unset)."""
+    table = settings(WebhookExtrasSettings).schema_table
+    return DynamoSchemaRegistry(client("dynamodb"), table) if table else None
+
+
+# --- use cases ------------------------------------------------------------------------------------
+@factory
+def sync() -> ProfileSync:
+    retention = timedelta(days=settings(SyncSettings).interaction_retention_days)
+    return ProfileSync(profile_repository(), rules_document(), retention, order_store())
+
+
+@factory
+def ingest() -> EventIngest:
+    return EventIngest(ingest_queue(), landing(), rules_document())
+
+
+@factory
+def queries() -> ProfileQueries:
+    orders = order_store()
+    return ProfileQueries(profile_repository(), ArchivedOrders(orders) if orders else None)
+
+
+@factory
+def unlink() -> IdentityUnlink:
+    return IdentityUnlink(profile_repository())
+
+
+@factory
+def webhooks() -> WebhookIngest:
+    registry = schema_registry()
+    extras = settings(WebhookExtrasSettings)
+    return WebhookIngest(
+        ADAPTERS,
+        credentials_document(),
+        landing(),
+        ingest_queue(),
+        rules_document(),
+        SchemaWatch(registry, rules_document()) if registry else None,
+        enrichment_queue() if extras.enrichment_queue_url else None,
+    )
+
+
+@factory
+def replay() -> WebhookReplay:
+    return WebhookReplay(ADAPTERS, credentials_document(), landing(), ingest_queue(), rules_document())
+
+
+@factory
+def enrichment() -> ContactEnrichment:
+    return ContactEnrichment(credentials_document(), _wecom_directory, ingest_queue())
+
+
+@factory
+def audit() -> AuditTrail:
+    return AuditTrail(DynamoAuditRepository(client("dynamodb"), settings(AuditSettings).audit_table))
+
+
+@factory
+def cdc() -> CdcSync:
+    ledger = DynamoChangeLedger(client("dynamodb"), settings(CdcSettings).idempotency_table)
+    return CdcSync(sync(), rules_document(), ledger)
+
+
+@factory
+def incremental_pull() -> IncrementalPull:
+    s = settings(IncrementalPullSettings)
+    return IncrementalPull(
+        MySqlRowSource(MySqlSourceSecret(s.mysql_source_secret_arn, s.rules_cache_seconds)),
+        KinesisChangeStream(client("kinesis"), s.cdc_stream_name),
+        DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
+    )
+
+
+@factory
+def archive() -> ArchiveOrders:
+    s = settings(ArchiveSettings)
     dynamodb = client("dynamodb")
-    repository = DynamoProfileRepository(
-        dynamodb, settings.profiles_table, settings.identity_table, settings.timeline_table
+    return ArchiveOrders(
+        DynamoOrderStore(dynamodb, s.orders_table),
+        S3ArchiveStore(client("s3"), s.archive_bucket),
+        DynamoArchiveCheckpoints(dynamodb, s.checkpoints_table),
+        batch_orders=s.archive_batch_orders,
     )
-    orders = DynamoOrderStore(dynamodb, settings.orders_table) if settings.orders_table else None
-    sync = ProfileSync(repository, rules, timedelta(days=settings.interaction_retention_days), orders)
-    queue = SqsEventQueue(client("sqs"), settings.ingest_queue_url)
-    landing = S3RawLanding(client("s3"), settings.landing_bucket)
-    enrichment_queue = (
-        SqsEventQueue(client("sqs"), settings.enrichment_queue_url) if settings.enrichment_queue_url else None
+
+
+@factory
+def restore() -> RestoreOrders:
+    """`scrm archive restore`: the orders table and the archive bucket."""
+    s = settings(RestoreSettings)
+    return RestoreOrders(
+        DynamoOrderStore(client("dynamodb"), s.orders_table),
+        S3ArchiveStore(client("s3"), s.archive_bucket),
+        timedelta(days=s.archive_restore_hold_days),
     )
-    schema_watch = (
-        SchemaWatch(DynamoSchemaRegistry(dynamodb, settings.schema_table), rules)
-        if settings.schema_table
-        else None
-    )
-    return Container(
-        settings=settings,
-        rules=rules,
-        credentials=credentials,
-        repository=repository,
-        sync=sync,
-        ingest=EventIngest(queue, landing, rules),
-        queries=ProfileQueries(repository, ArchivedOrders(orders) if orders else None),
-        webhooks=WebhookIngest(ADAPTERS, credentials, landing, queue, rules, schema_watch, enrichment_queue),
-        unlink=IdentityUnlink(repository),
-        audit=AuditTrail(DynamoAuditRepository(dynamodb, settings.audit_table)),
-        replay=WebhookReplay(ADAPTERS, credentials, landing, queue, rules),
-        enrichment=ContactEnrichment(credentials, _wecom_directory, queue),
-        cdc=CdcSync(sync, rules, DynamoChangeLedger(dynamodb, settings.idempotency_table)),
-    )
+
+
+@factory
+def alarms() -> AlarmForwarder:
+    budget = SendBudget(DynamoSendCounts(client("dynamodb"), settings(AlarmSettings).checkpoints_table))
+    return AlarmForwarder(credentials_document(), WeComRobot, budget)
 
 
 def _wecom_directory(credentials: Mapping[str, Any]) -> WeComApi:

@@ -1,39 +1,153 @@
-"""Environment variables, validated once per cold start into a typed model."""
+"""Environment variables, one small typed model per use case, composed from shared mixins.
+
+A function's environment (template.yaml) lists only the variables of the use cases it runs;
+the composition root (bootstrap.py) validates each model once, when the first use case that
+needs it is built, and a missing or invalid variable fails with MissingSettings naming it.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-class Settings(BaseModel):
+class MissingSettings(RuntimeError):
+    """The environment lacks a variable a use case needs (or holds an invalid value)."""
+
+
+class EnvSettings(BaseModel):
+    """Base of every settings model: read from environment variables by their names (aliases)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    profiles_table: str = Field(alias="PROFILES_TABLE")
-    identity_table: str = Field(alias="IDENTITY_TABLE")
-    timeline_table: str = Field(alias="TIMELINE_TABLE")
-    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
-    audit_table: str = Field(alias="AUDIT_TABLE")
-    landing_bucket: str = Field(alias="LANDING_BUCKET")
-    ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL")
-    channels_secret_arn: str = Field(alias="CHANNELS_SECRET_ARN")
-    rules_parameter_name: str = Field(alias="RULES_PARAMETER_NAME")
-    rules_cache_seconds: int = Field(60, alias="RULES_CACHE_SECONDS", ge=0)
-    interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
-    # optional features: empty = off (a function only gets the variables of what it uses)
-    schema_table: str = Field("", alias="SCHEMA_TABLE")
-    enrichment_queue_url: str = Field("", alias="ENRICHMENT_QUEUE_URL")
-    checkpoints_table: str = Field("", alias="CHECKPOINTS_TABLE")
-    cdc_stream_name: str = Field("", alias="CDC_STREAM_NAME")
-    mysql_source_secret_arn: str = Field("", alias="MYSQL_SOURCE_SECRET_ARN")
-    orders_table: str = Field("", alias="ORDERS_TABLE")  # empty: order events update no orders table
-    archive_bucket: str = Field("", alias="ARCHIVE_BUCKET")
-    archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", ge=1)
-    archive_batch_orders: int = Field(5000, alias="ARCHIVE_BATCH_ORDERS", ge=1, le=100_000)
-    archive_restore_hold_days: int = Field(30, alias="ARCHIVE_RESTORE_HOLD_DAYS", ge=0)
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        values = dict(os.environ if environ is None else environ)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise MissingSettings(cls._explain(exc, values)) from None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        return cls.model_validate(dict(os.environ if environ is None else environ))
+    def required_variables(cls) -> frozenset[str]:
+        """The variables this model cannot do without (the others have defaults)."""
+        return frozenset(str(f.alias) for f in cls.model_fields.values() if f.is_required())
+
+    @classmethod
+    def variables(cls) -> frozenset[str]:
+        return frozenset(str(f.alias) for f in cls.model_fields.values())
+
+    @classmethod
+    def _explain(cls, exc: ValidationError, values: Mapping[str, str]) -> str:
+        missing = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing")
+        invalid = [f"{e['loc'][0]}: {e['msg']}" for e in exc.errors() if e["type"] != "missing"]
+        where = values.get("AWS_LAMBDA_FUNCTION_NAME") or "this process"
+        parts = []
+        if missing:
+            parts.append(f"missing environment variable(s) {', '.join(missing)}")
+        if invalid:
+            parts.append(f"invalid environment variable(s) {'; '.join(invalid)}")
+        return (
+            f"{cls.__name__} of {where}: {' and '.join(parts)} "
+            "(add them to the function's Environment in template.yaml)"
+        )
+
+
+# --- mixins: one group of variables each ----------------------------------------------------------
+class ConfigCache(EnvSettings):
+    """How long the rules parameter and the channels secret are cached."""
+
+    rules_cache_seconds: int = Field(60, alias="RULES_CACHE_SECONDS", ge=0)
+
+
+class ProfileTables(EnvSettings):
+    """The profile, identity and timeline tables (reads, unlinks, sync)."""
+
+    profiles_table: str = Field(alias="PROFILES_TABLE", min_length=1)
+    identity_table: str = Field(alias="IDENTITY_TABLE", min_length=1)
+    timeline_table: str = Field(alias="TIMELINE_TABLE", min_length=1)
+
+
+class OptionalOrdersTable(EnvSettings):
+    """The hot orders table, when the function has one (order events, archived-order lookups)."""
+
+    orders_table: str = Field("", alias="ORDERS_TABLE")  # empty: order events update no orders table
+
+
+class OrdersTable(EnvSettings):
+    orders_table: str = Field(alias="ORDERS_TABLE", min_length=1)
+
+
+class CheckpointsTable(EnvSettings):
+    checkpoints_table: str = Field(alias="CHECKPOINTS_TABLE", min_length=1)
+
+
+class IngestQueue(EnvSettings):
+    ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL", min_length=1)
+
+
+class LandingBucket(EnvSettings):
+    landing_bucket: str = Field(alias="LANDING_BUCKET", min_length=1)
+
+
+class ArchiveBucket(EnvSettings):
+    archive_bucket: str = Field(alias="ARCHIVE_BUCKET", min_length=1)
+
+
+# --- the models the composition root validates ----------------------------------------------------
+class ChannelsSettings(ConfigCache):
+    """The channels secret (platform credentials, API keys, the alarm robot)."""
+
+    channels_secret_arn: str = Field(alias="CHANNELS_SECRET_ARN", min_length=1)
+
+
+class RulesSettings(ConfigCache):
+    """The sync rules parameter."""
+
+    rules_parameter_name: str = Field(alias="RULES_PARAMETER_NAME", min_length=1)
+
+
+class SyncSettings(EnvSettings):
+    """How long interactions stay on the timeline (the sync core's own setting)."""
+
+    interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
+
+
+class WebhookExtrasSettings(EnvSettings):
+    """Optional webhook features: empty = off."""
+
+    schema_table: str = Field("", alias="SCHEMA_TABLE")
+    enrichment_queue_url: str = Field("", alias="ENRICHMENT_QUEUE_URL")
+
+
+class EnrichmentQueueSettings(EnvSettings):
+    enrichment_queue_url: str = Field(alias="ENRICHMENT_QUEUE_URL", min_length=1)
+
+
+class AuditSettings(EnvSettings):
+    audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
+
+
+class CdcSettings(EnvSettings):
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
+
+
+class IncrementalPullSettings(CheckpointsTable, ConfigCache):
+    cdc_stream_name: str = Field(alias="CDC_STREAM_NAME", min_length=1)
+    mysql_source_secret_arn: str = Field(alias="MYSQL_SOURCE_SECRET_ARN", min_length=1)
+
+
+class ArchiveSettings(OrdersTable, ArchiveBucket, CheckpointsTable):
+    archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", ge=1)
+    archive_batch_orders: int = Field(5000, alias="ARCHIVE_BATCH_ORDERS", ge=1, le=100_000)
+
+
+class RestoreSettings(OrdersTable, ArchiveBucket):
+    archive_restore_hold_days: int = Field(30, alias="ARCHIVE_RESTORE_HOLD_DAYS", ge=0)
+
+
+class AlarmSettings(CheckpointsTable):
+    """The alarm robot's send budget lives in the checkpoints table."""

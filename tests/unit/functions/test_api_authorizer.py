@@ -31,7 +31,7 @@ def sample(name: str) -> dict[str, Any]:
 
 
 class SecretReads:
-    """The container's credentials: counts the reads, can fail like an unreadable secret."""
+    """The composition root's credentials: counts the reads, can fail like an unreadable secret."""
 
     def __init__(self, credentials: ChannelCredentials, error: Exception | None = None) -> None:
         self.credentials, self.error, self.reads = credentials, error, 0
@@ -46,7 +46,7 @@ class SecretReads:
 @pytest.fixture
 def authorizer(monkeypatch):
     """Imports functions/api_authorizer/app.py afresh, inside the test (capsys' stdout is the one
-    Powertools binds a new service's logger to), with the container's credentials replaced."""
+    Powertools binds a new service's logger to), with bootstrap's credentials replaced."""
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sync-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
 
@@ -57,7 +57,7 @@ def authorizer(monkeypatch):
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        monkeypatch.setattr(module, "container", lambda: types.SimpleNamespace(credentials=credentials))
+        monkeypatch.setattr(module, "credentials", credentials)
         return module
 
     return load

@@ -19,7 +19,7 @@ from scrm_sync.adapters.memory import (
 )
 from scrm_sync.domain.orders import order_state
 from scrm_sync.services.archive import ArchiveOrders
-from scrm_sync.settings import Settings
+from scrm_sync.settings import ArchiveSettings
 
 from tests.archive_support import order_event
 from tests.lambda_context import LambdaContext as BaseContext
@@ -52,7 +52,7 @@ class DownStore(InMemoryArchiveStore):
 @pytest.fixture
 def handler(monkeypatch):
     """functions/archive_orders/app.py imported afresh inside the test (Powertools binds its
-    logger to the stdout capsys sees then), with a container of in-memory ports."""
+    logger to the stdout capsys sees then), with a use case of in-memory ports."""
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSyncTest")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sync-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
@@ -66,24 +66,17 @@ def handler(monkeypatch):
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        settings = Settings.model_validate(
+        settings = ArchiveSettings.from_env(
             {
-                "PROFILES_TABLE": "p",
-                "IDENTITY_TABLE": "i",
-                "TIMELINE_TABLE": "t",
-                "IDEMPOTENCY_TABLE": "d",
-                "AUDIT_TABLE": "a",
-                "LANDING_BUCKET": "l",
-                "INGEST_QUEUE_URL": "q",
-                "CHANNELS_SECRET_ARN": "s",
-                "RULES_PARAMETER_NAME": "r",
+                "ORDERS_TABLE": "o",
+                "ARCHIVE_BUCKET": "b",
+                "CHECKPOINTS_TABLE": "c",
                 "ARCHIVE_AFTER_DAYS": str(after_days),
             }
         )
         archive = ArchiveOrders(orders, store, InMemoryArchiveCheckpoints(), batch_orders=2)
-        monkeypatch.setattr(
-            module, "container", lambda: types.SimpleNamespace(settings=settings, archive=archive)
-        )
+        monkeypatch.setattr(module, "settings", lambda model: settings)
+        monkeypatch.setattr(module, "archive", lambda: archive)
         return module
 
     return use

@@ -40,7 +40,7 @@ def load_handler(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSyncTest")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
-    def load(name: str, **container: Any) -> types.ModuleType:
+    def load(name: str, **factories: Any) -> types.ModuleType:
         monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-{name}-{uuid.uuid4().hex[:8]}")
         spec = importlib.util.spec_from_file_location(
             f"{name}_app_under_test", ROOT / "functions" / name / "app.py"
@@ -48,7 +48,8 @@ def load_handler(monkeypatch):
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        monkeypatch.setattr(module, "container", lambda: types.SimpleNamespace(**container))
+        for factory, built in factories.items():  # the handler's bootstrap factories
+            monkeypatch.setattr(module, factory, lambda built=built: built)
         return module
 
     return load

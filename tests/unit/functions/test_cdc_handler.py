@@ -44,7 +44,7 @@ class FlakyRepository(InMemoryProfileRepository):
 
 @pytest.fixture
 def handler(monkeypatch):
-    """Imports functions/cdc/app.py afresh, with a container built from in-memory pieces.
+    """Imports functions/cdc/app.py afresh, with its use case built from in-memory pieces.
 
     Import it inside the test: Powertools binds a service's logger to sys.stdout as it is at the
     first Logger(), which is capsys' stream only while the test runs, and only for a service name
@@ -60,7 +60,7 @@ def handler(monkeypatch):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         cdc = CdcSync(ProfileSync(repository, lambda: RULES), lambda: RULES, InMemoryChangeLedger())
-        monkeypatch.setattr(module, "container", lambda: types.SimpleNamespace(cdc=cdc))
+        monkeypatch.setattr(module, "cdc", lambda: cdc)
         return module
 
     return use

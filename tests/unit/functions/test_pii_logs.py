@@ -190,7 +190,7 @@ def test_processing_an_event_with_a_phone_logs_no_full_phone(load_sync_handler, 
         },
     ]
     for sync in (ok, leaky):
-        monkeypatch.setattr(sync_handler, "container", lambda sync=sync: types.SimpleNamespace(sync=sync))
+        monkeypatch.setattr(sync_handler, "sync", lambda sync=sync: sync)
         sync_handler.lambda_handler({"Records": records}, LambdaContext())
     output = capsys.readouterr()
     text = output.out + output.err

@@ -67,7 +67,7 @@ def handler() -> types.ModuleType:
         SchemaWatch(InMemorySchemaRegistry(), lambda: RULES),
         InMemoryQueue(),
     )
-    module.container = lambda: types.SimpleNamespace(webhooks=webhooks)  # type: ignore[attr-defined]
+    module.webhooks = lambda: webhooks  # type: ignore[attr-defined]
     return module
 
 

@@ -1,11 +1,10 @@
 """`scrm replay` and `scrm mapping-failures` in-process, through `scrm`'s own entry point, with
-the running stack replaced by a container of in-memory ports: the exit status says whether
+the running stack's replay built from in-memory ports: the exit status says whether
 anything was skipped, and the listing is JSON."""
 
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 import scrm_sync.bootstrap
@@ -35,7 +34,7 @@ def stack(monkeypatch: pytest.MonkeyPatch):
 
     def use(rules) -> tuple[InMemoryLanding, InMemoryQueue]:
         service = replayer(landing, rules, queue)
-        monkeypatch.setattr(scrm_sync.bootstrap, "container", lambda: types.SimpleNamespace(replay=service))
+        monkeypatch.setattr(scrm_sync.bootstrap, "replay", lambda: service)
         return landing, queue
 
     yield use

@@ -3,16 +3,12 @@ the roles SAM generates, policy templates expanded) and encryption at rest on ev
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
 
-ROOT = Path(__file__).resolve().parents[3]
-TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+from tests.unit.template.sam import TEMPLATE
+
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 DATA_SERVICES = ("dynamodb", "s3", "sqs", "kinesis", "secretsmanager", "ssm", "sns", "kms")
@@ -32,29 +28,6 @@ def of_type(type_: str) -> dict[str, dict[str, Any]]:
 
 def props(name: str) -> dict[str, Any]:
     return RESOURCES[name].get("Properties", {})
-
-
-@pytest.fixture(scope="module")
-def deployed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What CloudFormation receives: SAM's transform of the template (code URIs stubbed)."""
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    document = copy.deepcopy(TEMPLATE)
-    for resource in document["Resources"].values():
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = "s3://bucket/key"
-
-    class NoManagedPolicyNames:
-        def load(self) -> dict[str, str]:
-            raise AssertionError("policies are templates or statements, never bare managed-policy names")
-
-    return transform(document, {}, NoManagedPolicyNames())
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 # --- alarms ---------------------------------------------------------------------------------------
@@ -214,6 +187,9 @@ def test_each_function_reaches_only_the_tables_it_names(deployed):
     assert "AuditTable" not in policies["ProfileApiFunctionRole"]
     assert "ProfilesTable" not in policies["WebhookFunctionRole"]
     assert "IdentityTable" not in policies["EventsApiFunctionRole"]
+    # the authorizer reads the channels secret, nothing else
+    for kind in ("Table", "Queue", "Bucket", "Stream", "dynamodb", "sqs", "s3:", "kinesis"):
+        assert kind not in policies["ApiAuthorizerFunctionRole"], kind
 
 
 # --- encryption at rest ---------------------------------------------------------------------------

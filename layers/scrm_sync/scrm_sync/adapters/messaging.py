@@ -31,6 +31,12 @@ class SqsEventQueue:
             failed.extend(f["Id"] for f in response.get("Failed", []))
         return failed
 
+    def defer(self, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again only after `seconds` (a retry with backoff)."""
+        self._sqs.change_message_visibility(
+            QueueUrl=self._url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
 
 class S3RawLanding:
     def __init__(self, client: Any, bucket: str) -> None:
