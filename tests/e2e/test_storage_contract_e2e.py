@@ -5,6 +5,7 @@ the field; nothing ends in a dead-letter queue either way."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -35,7 +36,8 @@ def test_values_at_the_edge_sync_and_values_past_it_are_refused(local_stack: Run
         "points": 10**37 + 1,  # 38 significant digits
         "ratio": 0.1,
         "tiny": 1e-130,
-        "huge": 9.9999999999999999999999999999999999999e125,
+        # the largest float in range (a 38-digit float literal rounds to 1e126, past it)
+        "huge": 9.999999999999998e125,
         "negative": -12345.678,
         "notes": "长" * 4096,
         **{f"extra_{i}": i for i in range(58)},  # 64 attributes in all
@@ -73,5 +75,5 @@ def test_values_at_the_edge_sync_and_values_past_it_are_refused(local_stack: Run
     assert status == 200, profile
     attributes = profile["attributes"]
     assert attributes["points"] == 10**37 + 1 and attributes["ratio"] == 0.1
-    assert attributes["tiny"] == 1e-130 and attributes["huge"] == storable["huge"]
+    assert attributes["tiny"] == 1e-130 and Decimal(attributes["huge"]) == Decimal(repr(storable["huge"]))
     assert attributes["notes"] == "长" * 4096 and attributes["extra_57"] == 57
