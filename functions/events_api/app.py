@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import credentials, ingest
+from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ingest import BadRequest, QueueUnavailable
@@ -39,6 +40,12 @@ def post_events() -> Response:
     else:
         status = 207
     return json_response(status, report.to_dict())
+
+
+@app.exception_handler(NoValidConfiguration)
+def no_valid_configuration(exc: NoValidConfiguration) -> Response:
+    logger.error("no valid configuration", extra={"error": str(exc)})
+    return error_response(503, "the service's configuration is invalid; retry the request later")
 
 
 @app.exception_handler(BadRequest)

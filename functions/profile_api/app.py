@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import credentials, queries, rules, unlink
+from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
@@ -88,6 +89,12 @@ def unlink_identifier(profile_id: str) -> Response:
 @app.exception_handler([NotLinked, CannotUnlink, ConcurrentChange])
 def unlink_conflict(exc: Exception) -> Response:
     return error_response(409, f"cannot unlink: {exc}")
+
+
+@app.exception_handler(NoValidConfiguration)
+def no_valid_configuration(exc: NoValidConfiguration) -> Response:
+    logger.error("no valid configuration", extra={"error": str(exc)})
+    return error_response(503, "the service's configuration is invalid; retry the request later")
 
 
 @app.exception_handler(InvalidIdentifier)

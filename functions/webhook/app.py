@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import webhooks
 from scrm_sync.channels.base import WebhookRequest
+from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.entrypoints.http import raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ingest import QueueUnavailable
@@ -40,6 +41,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except QueueUnavailable:
         logger.exception("webhook enqueue failed", extra={"channel": channel})
         # the raw push is landed; a 503 makes the platform retry, and retries are harmless
+        return {"statusCode": 503, "headers": {"content-type": "text/plain"}, "body": "retry later"}
+    except NoValidConfiguration as exc:
+        # no valid channels or rules document yet: the platform retries once it is fixed
+        logger.error("no valid configuration", extra={"channel": channel, "error": str(exc)})
         return {"statusCode": 503, "headers": {"content-type": "text/plain"}, "body": "retry later"}
     metrics.add_dimension("channel", channel if reply.status != 404 else "unknown")
     metrics.add_metric("WebhooksReceived", MetricUnit.Count, 1)

@@ -138,3 +138,13 @@ def test_an_invalid_rules_document_changes_nothing_and_the_next_valid_one_applie
     assert functions.sync_events("M-AFTER") == []
     assert functions.find("phone", BLOCKED_PHONE) == 200
     assert rules_invalid_counts(capsys) == [0.0]
+
+
+def test_a_cold_start_without_any_valid_rules_answers_503_and_the_sync_is_retried(functions):
+    functions.put_rules(BAD_RULES)
+    bootstrap.reset()  # a new execution environment: it never read a valid document
+    assert functions.find("member_no", "M-COLD", "brand-loyalty") == 503
+    assert len(functions.sync_events("M-COLD")) == 1  # reported failed: the queue retries it
+    functions.put_rules(GOOD_RULES)
+    assert functions.sync_events("M-COLD") == []
+    assert functions.find("member_no", "M-COLD", "brand-loyalty") == 200

@@ -91,3 +91,20 @@ def test_the_measured_depth_is_the_real_depth(value):
 def test_any_bytes_give_a_value_or_unreadable_json(body):
     with contextlib.suppress(UnreadableJson):  # anything else (RecursionError...) fails the test
         parse_json(body)
+
+
+@pytest.mark.parametrize("literal", ["0.1", "1.50", "-12345.678", "1e-130", "9.999999999999998e125", "1E+2"])
+def test_numbers_a_float_holds_exactly_are_read_as_floats(literal: str) -> None:
+    assert parse_json(f'{{"n": {literal}}}') == {"n": float(literal)}
+
+
+@pytest.mark.parametrize(
+    "literal", ["3.14159265358979323846", "0.10000000000000000001", "1.0000000000000000001e10"]
+)
+def test_a_number_that_would_lose_digits_as_a_float_is_refused(literal: str) -> None:
+    with pytest.raises(UnreadableJson, match="send it as a string"):
+        parse_json(f'{{"n": {literal}}}')
+
+
+def test_out_of_range_numbers_are_left_to_the_storage_contract() -> None:
+    assert parse_json('{"n": 1e400}') == {"n": float("inf")}

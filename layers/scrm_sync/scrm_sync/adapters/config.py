@@ -26,17 +26,19 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
 from aws_lambda_powertools.utilities import parameters
 
-from ..domain.config_documents import CHANNELS, RULES, ConfigDocument, InvalidDocument
+from ..domain.config_documents import (
+    CHANNELS,
+    RULES,
+    ConfigDocument,
+    InvalidDocument,
+    NoValidConfiguration,
+)
 from ..domain.credentials import ChannelCredentials
 from ..domain.rules import Rules
 
 log = logging.getLogger(__name__)
 
 Parsed = TypeVar("Parsed")
-
-
-class NoValidConfiguration(RuntimeError):
-    """The stored document is invalid and this execution environment has no earlier valid one."""
 
 
 class LastValidDocument(Generic[Parsed]):

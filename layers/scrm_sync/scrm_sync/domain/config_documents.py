@@ -43,6 +43,11 @@ class Problem:
         return f"{self.where}: {self.message}"
 
 
+class NoValidConfiguration(RuntimeError):
+    """The stored document is invalid and this execution environment has no earlier valid one
+    (the API answers 503; queued work is retried)."""
+
+
 class InvalidDocument(ValueError):
     """A document that fails validation. Its text names fields and error kinds only, never
     values, so it is safe in a log (pydantic's own errors quote the input, a secret included)."""

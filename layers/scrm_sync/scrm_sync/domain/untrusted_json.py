@@ -9,7 +9,9 @@ recursion and in linear time, and the non-finite literals are refused while pars
 from __future__ import annotations
 
 import json
+import math
 import re
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
@@ -39,6 +41,18 @@ def _refuse_constant(name: str) -> Any:
     raise UnreadableJson(f"body is not valid JSON: {name} is not a JSON number")
 
 
+def _exact_float(text: str) -> float:
+    """A JSON number with a fraction or exponent, as a float only when the float is exactly that
+    number: 3.14159265358979323846 would silently become 3.141592653589793, so it is refused.
+    Out-of-range values (1e400 -> inf) pass on to the storage contract, which names the field."""
+    value = float(text)
+    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
+        raise UnreadableJson(
+            "a number has more significant digits than a JSON number keeps (17); send it as a string"
+        )
+    return value
+
+
 def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The JSON value of a body (UTF-8, -16 or -32 like json.loads; a BOM is allowed)."""
     try:
@@ -49,7 +63,7 @@ def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if nesting_depth(text) > max_depth:
         raise UnreadableJson(f"body is nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_exact_float)
     except UnreadableJson:
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer longer than Python reads
