@@ -32,6 +32,10 @@ class Clients:
                 self._clients[service] = self._session.client(
                     service,  # type: ignore[call-overload]
                     endpoint_url=self.endpoint_url,
-                    config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3),
+                    config=Config(
+                        retries={"max_attempts": 3, "mode": "standard"},
+                        connect_timeout=3,
+                        max_pool_connections=64,  # pollers, gateway and config watcher share them
+                    ),
                 )
             return self._clients[service]
