@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import webhooks
@@ -56,5 +56,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if reply.unmappable:
         # authentic, landed and acked, but (partly) not mapped: listed by `scrm mapping-failures`
         metrics.add_metric("WebhooksUnmappable", MetricUnit.Count, reply.unmappable)
+        service_total = EphemeralMetrics()  # without the channel dimension: one series to alarm on
+        service_total.add_metric("WebhooksUnmappable", MetricUnit.Count, reply.unmappable)
+        service_total.flush_metrics()
     logger.info("webhook answered", extra={"channel": channel, "status": reply.status})
     return {"statusCode": reply.status, "headers": {"content-type": reply.content_type}, "body": reply.body}
