@@ -30,8 +30,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def write_state(settings: Settings) -> Path:
+def write_state(settings: Settings) -> Path | None:
+    """Record this stack for the tools, unless another live stack of this project already did
+    (a second stack on other ports, e.g. a test run's, never takes the developer's tools away)."""
     path = state_path(settings)
+    owner = read_state(path).get("pid")
+    if isinstance(owner, int) and owner != os.getpid() and _alive(owner):
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "pid": os.getpid(),
