@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
@@ -94,17 +95,19 @@ def test_any_bytes_give_a_value_or_unreadable_json(body):
 
 
 @pytest.mark.parametrize("literal", ["0.1", "1.50", "-12345.678", "1e-130", "9.999999999999998e125", "1E+2"])
-def test_numbers_a_float_holds_exactly_are_read_as_floats(literal: str) -> None:
-    assert parse_json(f'{{"n": {literal}}}') == {"n": float(literal)}
+@pytest.mark.parametrize("exact_numbers", [False, True])
+def test_numbers_a_float_holds_exactly_are_read_as_floats(literal: str, exact_numbers: bool) -> None:
+    assert parse_json(f'{{"n": {literal}}}', exact_numbers=exact_numbers) == {"n": float(literal)}
 
 
 @pytest.mark.parametrize(
     "literal", ["3.14159265358979323846", "0.10000000000000000001", "1.0000000000000000001e10"]
 )
-def test_a_number_that_would_lose_digits_as_a_float_is_refused(literal: str) -> None:
-    with pytest.raises(UnreadableJson, match="send it as a string"):
-        parse_json(f'{{"n": {literal}}}')
+def test_a_number_a_float_would_round_stays_exact_for_the_model_to_refuse(literal: str) -> None:
+    assert parse_json(f'{{"n": {literal}}}', exact_numbers=True) == {"n": Decimal(literal)}
 
 
-def test_out_of_range_numbers_are_left_to_the_storage_contract() -> None:
-    assert parse_json('{"n": 1e400}') == {"n": float("inf")}
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_no_float_holds_reach_the_storage_contract_when_numbers_are_exact(literal: str) -> None:
+    (value,) = parse_json(f"[{literal}]", exact_numbers=True)
+    assert isinstance(value, Decimal) and str(value) == str(Decimal(literal))

@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from .storable import MAX_ATTRIBUTES_PER_EVENT, check_event_size, check_number, check_scalar
+from .storable import MAX_ATTRIBUTES_PER_EVENT, as_exact_float, check_event_size, check_number, check_scalar
 
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_EVENTS_PER_REQUEST = 500
@@ -50,7 +50,9 @@ SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$
 AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 # One validator for the whole value, so an error is located at the attribute ("attributes.points")
-AttributeValue = Annotated[str | bool | int | float | None, AfterValidator(check_scalar)]
+AttributeValue = Annotated[
+    str | bool | int | float | None, BeforeValidator(as_exact_float), AfterValidator(check_scalar)
+]
 
 
 def _storable_number(number: Decimal | float) -> Decimal | float:
@@ -59,7 +61,7 @@ def _storable_number(number: Decimal | float) -> Decimal | float:
 
 
 StorableDecimal = Annotated[Decimal, AfterValidator(_storable_number)]
-StorableFloat = Annotated[float, AfterValidator(_storable_number)]
+StorableFloat = Annotated[float, BeforeValidator(as_exact_float), AfterValidator(_storable_number)]
 
 # RFC 3339 date-time with an offset (seconds required, "T" or a space between date and time).
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")

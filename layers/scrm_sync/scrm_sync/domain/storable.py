@@ -74,6 +74,22 @@ def check_number(number: int | float | Decimal) -> None:
         raise NotStorable(f"number has digits finer than 1E{SMALLEST_DIGIT_EXPONENT}")
 
 
+def as_exact_float(value: Any) -> Any:
+    """A Decimal from an exactly parsed JSON body (untrusted_json) where the model wants a float:
+    the float when it holds the number exactly, else NotStorable (never rounded silently)."""
+    if isinstance(value, Decimal):
+        check_number(value)  # NaN, Infinity, out of range: refused with the reason
+        if value == value.to_integral_value():
+            return int(value)  # 1E+2, or a DECIMAL column's 188.00: the integer, checked as such
+        number = float(value)
+        if Decimal(repr(number)) != value:
+            raise NotStorable(
+                "number has more significant digits than a JSON number keeps; send it as a string"
+            )
+        return number
+    return value
+
+
 def check_scalar(value: Any) -> Any:
     """An attribute value as stored: text up to MAX_TEXT_CHARS, a storable number, a bool or
     None; anything else is left to the model's type check. Returns the value unchanged."""

@@ -41,20 +41,22 @@ def _refuse_constant(name: str) -> Any:
     raise UnreadableJson(f"body is not valid JSON: {name} is not a JSON number")
 
 
-def _exact_float(text: str) -> float:
-    """A JSON number with a fraction or exponent, as a float only when the float is exactly that
-    number: 3.14159265358979323846 would silently become 3.141592653589793, so it is refused.
-    Out-of-range values (1e400 -> inf) pass on to the storage contract, which names the field."""
+def _float_or_exact(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float when the float is exactly that number,
+    else the exact Decimal (3.14159265358979323846 would silently become 3.141592653589793), so
+    that the storage contract refuses it by field instead of it being rounded."""
     value = float(text)
-    if math.isfinite(value) and Decimal(repr(value)) != Decimal(text):
-        raise UnreadableJson(
-            "a number has more significant digits than a JSON number keeps (17); send it as a string"
-        )
-    return value
+    if math.isfinite(value) and Decimal(repr(value)) == Decimal(text):
+        return value
+    return Decimal(text)
 
 
-def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """The JSON value of a body (UTF-8, -16 or -32 like json.loads; a BOM is allowed)."""
+def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH, *, exact_numbers: bool = False) -> Any:
+    """The JSON value of a body (UTF-8, -16 or -32 like json.loads; a BOM is allowed).
+
+    exact_numbers, for documents whose numbers are stored as sent (canonical events): NaN,
+    Infinity and numbers a float cannot hold exactly come back as Decimal, for the model to refuse
+    with the field's name (a 422). Otherwise (platform pushes) NaN and Infinity are unreadable."""
     try:
         text = body if isinstance(body, str) else body.decode(json.detect_encoding(body), "surrogatepass")
     except ValueError as exc:  # undecodable bytes
@@ -63,7 +65,9 @@ def parse_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if nesting_depth(text) > max_depth:
         raise UnreadableJson(f"body is nested deeper than {max_depth} levels")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_exact_float)
+        if exact_numbers:
+            return json.loads(text, parse_constant=Decimal, parse_float=_float_or_exact)
+        return json.loads(text, parse_constant=_refuse_constant)
     except UnreadableJson:
         raise
     except ValueError as exc:  # JSONDecodeError, or an integer longer than Python reads

@@ -96,7 +96,7 @@ class EventIngest:
         raw_key = f"raw/events/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
         self._landing.put(raw_key, body, {"caller": caller, "request-id": request_id})
         try:
-            payload = parse_json(body)
+            payload = parse_json(body, exact_numbers=True)
         except UnreadableJson as exc:
             self._quarantine(raw_key, body, str(exc))
             raise BadRequest(str(exc)) from exc
