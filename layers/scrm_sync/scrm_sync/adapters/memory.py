@@ -11,7 +11,7 @@ import hashlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..domain.archive import InFlightBatch
@@ -63,12 +63,43 @@ def _approximate_item_bytes(fields: Mapping[str, tuple[Any, FieldVersion]]) -> i
     return total
 
 
+class _LinksByKey(dict[str, IdentityLink]):
+    """Identifier key -> link, also indexed by profile, as the identity table's GSI is: reading or
+    moving one profile's links costs the same however many links the repository holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_profile: dict[str, set[str]] = {}
+
+    def __setitem__(self, key: str, link: IdentityLink) -> None:
+        old = self.get(key)
+        if old is not None:
+            self._unindex(key, old.profile_id)
+        super().__setitem__(key, link)
+        self._by_profile.setdefault(link.profile_id, set()).add(key)
+
+    def __delitem__(self, key: str) -> None:
+        link = self[key]
+        super().__delitem__(key)
+        self._unindex(key, link.profile_id)
+
+    def _unindex(self, key: str, profile_id: str) -> None:
+        keys = self._by_profile.get(profile_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_profile[profile_id]
+
+    def keys_of(self, profile_ids: Iterable[str]) -> list[str]:
+        return sorted({key for pid in profile_ids for key in self._by_profile.get(pid, ())})
+
+
 class InMemoryProfileRepository:
     def __init__(self, item_limit_bytes: int = DYNAMODB_ITEM_LIMIT_BYTES) -> None:
         self.item_limit_bytes = item_limit_bytes  # as DynamoDB refuses an update past 400 KB
         self._lock = threading.RLock()
         self.profiles: dict[str, _ProfileRecord] = {}
-        self.identity: dict[str, IdentityLink] = {}
+        self.identity = _LinksByKey()
         self.blocked: set[str] = set()
         self.timeline_entries: dict[str, dict[str, dict[str, Any]]] = {}
         self.requests = 0  # round trips an equivalent DynamoDB adapter would make
@@ -181,12 +212,12 @@ class InMemoryProfileRepository:
             self.requests += 1
             moved = 0
             target = self.profiles.setdefault(to_profile, _ProfileRecord())
-            for key, link in list(self.identity.items()):
-                if link.profile_id == from_profile:
-                    self.identity[key] = IdentityLink(link.identifier, to_profile, link.source, link.event_id)
-                    target.counts[link.identifier.type] = target.counts.get(link.identifier.type, 0) + 1
-                    moved += 1
-                    self.requests += 1
+            for key in self.identity.keys_of([from_profile]):
+                link = self.identity[key]
+                self.identity[key] = IdentityLink(link.identifier, to_profile, link.source, link.event_id)
+                target.counts[link.identifier.type] = target.counts.get(link.identifier.type, 0) + 1
+                moved += 1
+                self.requests += 1
             return moved
 
     def detach_identifiers(self, profile_id: str, identifiers: Sequence[Identifier]) -> list[Identifier]:
@@ -229,9 +260,7 @@ class InMemoryProfileRepository:
                 profile.values[name] = value
                 profile.versions[name] = version
             members = {live, *record.merged_from}
-            profile.identifiers = sorted(
-                Identifier.from_key(k) for k, link in self.identity.items() if link.profile_id in members
-            )
+            profile.identifiers = sorted(Identifier.from_key(k) for k in self.identity.keys_of(members))
             return profile
 
     def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
@@ -270,11 +299,8 @@ class InMemoryProfileRepository:
 
     def links_of(self, profile_ids: Sequence[str]) -> list[IdentityLink]:
         with self._lock:
-            wanted = set(profile_ids)
             return [
-                link
-                for key, link in sorted(self.identity.items())
-                if link.profile_id in wanted and key not in self.blocked
+                self.identity[key] for key in self.identity.keys_of(profile_ids) if key not in self.blocked
             ]
 
     def event_records(self, profile_ids: Sequence[str]) -> list[EventRecord]:
