@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import ValidationError
 
 from ..domain.events import CanonicalEvent
 from ..domain.mapping import MappingError
 
+Verified = TypeVar("Verified")
 _MAX_REASON_LENGTH = 300
 _MAX_REASON_FIELDS = 5
 
@@ -129,3 +131,21 @@ class ChannelAdapter(Protocol):
     def ack(self, request: WebhookRequest, push: ParsedPush) -> WebhookReply:
         """The body the platform expects, so it stops retrying."""
         ...
+
+
+class VerifiedOnce(Generic[Verified]):
+    """What an adapter's verify() derived from the request it authenticated (the decrypted
+    message), kept for the parse() of that same request object, so a push costs one signature
+    check and one decrypt. Per thread; a parse of any other request computes it again."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def keep(self, request: WebhookRequest, value: Verified) -> Verified:
+        self._local.kept = (request, value)
+        return value
+
+    def take(self, request: WebhookRequest) -> Verified | None:
+        kept = getattr(self._local, "kept", None)
+        self._local.kept = None
+        return kept[1] if kept is not None and kept[0] is request else None

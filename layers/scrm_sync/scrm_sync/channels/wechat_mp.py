@@ -34,7 +34,14 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from .base import MalformedPush, ParsedPush, SignatureInvalid, WebhookReply, WebhookRequest
+from .base import (
+    MalformedPush,
+    ParsedPush,
+    SignatureInvalid,
+    VerifiedOnce,
+    WebhookReply,
+    WebhookRequest,
+)
 from .wechat_crypto import (
     WeChatCrypto,
     build_event,
@@ -64,6 +71,9 @@ def _requires_encryption(credentials: Mapping[str, Any]) -> bool:
 class WeChatMpAdapter:
     name = "wechat_mp"
 
+    def __init__(self) -> None:
+        self._verified: VerifiedOnce[dict[str, str]] = VerifiedOnce()
+
     def is_handshake(self, request: WebhookRequest) -> bool:
         return request.method == "GET" and "echostr" in request.query
 
@@ -78,10 +88,12 @@ class WeChatMpAdapter:
         return WebhookReply(200, echostr, "text/plain; charset=utf-8")
 
     def verify(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> None:
-        self._message(request, credentials, parse_plain=False)
+        decrypted = self._message(request, credentials, parse_plain=False)  # {} in plain mode
+        if decrypted:
+            self._verified.keep(request, decrypted)
 
     def parse(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> ParsedPush:
-        message = self._message(request, credentials, parse_plain=True)
+        message = self._verified.take(request) or self._message(request, credentials, parse_plain=True)
         push = map_message(message, credential(credentials, "app_id"))
         return push.describe(message_kind(message), message)
 

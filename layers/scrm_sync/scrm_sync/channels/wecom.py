@@ -40,7 +40,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import MalformedPush, ParsedPush, SignatureInvalid, WebhookReply, WebhookRequest
+from .base import (
+    MalformedPush,
+    ParsedPush,
+    SignatureInvalid,
+    VerifiedOnce,
+    WebhookReply,
+    WebhookRequest,
+)
 from .wechat_crypto import (
     WeChatCrypto,
     build_event,
@@ -69,6 +76,9 @@ def _crypto(credentials: Mapping[str, Any]) -> WeChatCrypto:
 class WeComAdapter:
     name = "wecom"
 
+    def __init__(self) -> None:
+        self._verified: VerifiedOnce[bytes] = VerifiedOnce()
+
     def is_handshake(self, request: WebhookRequest) -> bool:
         return request.method == "GET" and "echostr" in request.query
 
@@ -90,10 +100,11 @@ class WeComAdapter:
         return WebhookReply(200, text, "text/plain; charset=utf-8")
 
     def verify(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> None:
-        self._decrypt(request, credentials)
+        self._verified.keep(request, self._decrypt(request, credentials))
 
     def parse(self, request: WebhookRequest, credentials: Mapping[str, Any]) -> ParsedPush:
-        message = xml_fields(self._decrypt(request, credentials))
+        plain = self._verified.take(request)
+        message = xml_fields(plain if plain is not None else self._decrypt(request, credentials))
         push = map_message(message, credential(credentials, "corp_id"), credentials)
         return push.describe(message_kind(message), message)
 
