@@ -54,7 +54,7 @@ class Settings:
     file_env: Mapping[str, str] = field(default_factory=dict)
     """The raw environment, for the config-file bindings (see config_files.BINDINGS)."""
     cdc_mysql_url: str | None = None
-    """A MySQL/MariaDB schema whose binlog the stack streams into CdcStream (binlog_bridge.py)."""
+    """A MySQL/MariaDB schema whose binlog the stack streams into CdcStream (the binlog package)."""
     cdc_tables: tuple[str, ...] = ()
     cdc_checkpoint: Path = DEFAULT_CDC_CHECKPOINT  # relative: to project_root
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from .aws import Clients
-from .binlog_bridge import BinlogBridge, bridge_for_stack
+from .binlog import BinlogBridge, bridge_for_stack
 from .config_files import ConfigFiles, InvalidConfigFile, with_local_cache
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup

@@ -18,7 +18,9 @@ from typing import Any
 import boto3
 import pytest
 from scrm_local.aws import Clients
-from scrm_local.binlog_bridge import BinlogBridge, BinlogPosition, TableDdl, bridge_for_stack, table_ddl
+from scrm_local.binlog import BinlogBridge, bridge_for_stack
+from scrm_local.binlog.checkpoint import BinlogPosition
+from scrm_local.binlog.ddl import TableDdl, table_ddl
 from scrm_local.settings import Settings
 from scrm_local.stack import LocalStack
 from scrm_local.template import Template

@@ -3,6 +3,7 @@ records on Kinesis, the local binlog bridge, or the scheduled incremental pull).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 RowOperation = Literal["load", "insert", "update", "delete"]
+
+KINESIS_MAX_PARTITION_KEY_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,45 @@ def dms_document(
     if change.before is not None:
         document["before-image"] = dict(change.before)
     return document
+
+
+def control_document(
+    schema: str,
+    table: str,
+    operation: str,
+    statement: str,
+    transaction_id: str,
+    record_id: int,
+    committed_at: datetime,
+    task_id: str,
+) -> dict[str, Any]:
+    """The JSON document AWS DMS writes to Kinesis for a table's DDL: a control record with the
+    metadata keys of `dms_document`, record-type control, partitioned by the task id."""
+    moment = _utc_text(committed_at)
+    return {
+        "control": {"table-def": {"statement": statement}},
+        "metadata": {
+            "timestamp": moment,
+            "record-type": "control",
+            "operation": operation,
+            "partition-key-type": "task-id",
+            "partition-key-value": f"{task_id}.{schema}.{table}",
+            "schema-name": schema,
+            "table-name": table,
+            "transaction-id": transaction_id,
+            "transaction-record-id": record_id,
+            "commit-timestamp": moment,
+        },
+    }
+
+
+def stream_record(document: Mapping[str, Any]) -> StreamRecord:
+    """A DMS document as a CDC stream record, keyed by its partition-key-value. Kinesis caps keys
+    at 256 characters; a longer one becomes its digest, which still keeps one row on one shard."""
+    partition_key = str(document["metadata"]["partition-key-value"])
+    if len(partition_key) > KINESIS_MAX_PARTITION_KEY_CHARS:
+        partition_key = hashlib.sha256(partition_key.encode()).hexdigest()
+    return StreamRecord(partition_key, encode_dms(document))
 
 
 def encode_dms(document: Mapping[str, Any]) -> bytes:

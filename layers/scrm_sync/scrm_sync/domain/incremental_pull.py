@@ -47,13 +47,12 @@ from pydantic import (
     model_validator,
 )
 
-from .cdc import RowChange, StreamRecord, dms_document, encode_dms
+from .cdc import RowChange, StreamRecord, dms_document, encode_dms, stream_record
 
 # Rows older than this are not data (MySQL zero dates sort before it; NULLs never compare).
 FLOOR = datetime(1000, 1, 1)
 PULL_POSITION_PREFIX = "pull:"
 PULLED_OPERATION: Literal["load"] = "load"
-_KINESIS_MAX_PARTITION_KEY = 256
 
 # Tables whose layout is fixed by a well-known producer (reference/tmall-jushita.md): the 聚石塔
 # push service writes trades into `jdp_tb_trade`, keyed by tid, with `jdp_modified` as the time it
@@ -498,8 +497,4 @@ def pulled_change(table: PullTable, row: Mapping[str, Any]) -> tuple[RowChange, 
 def pulled_record(table: PullTable, row: Mapping[str, Any], built_at: datetime) -> StreamRecord:
     change, transaction_id = pulled_change(table, row)
     key_text = ".".join(str(part) for part in table.position_of(row).key)
-    document = dms_document(change, transaction_id, 1, key_text, built_at=built_at)
-    partition_key = document["metadata"]["partition-key-value"]
-    if len(partition_key) > _KINESIS_MAX_PARTITION_KEY:
-        partition_key = hashlib.sha256(partition_key.encode()).hexdigest()
-    return StreamRecord(partition_key, encode_dms(document))
+    return stream_record(dms_document(change, transaction_id, 1, key_text, built_at=built_at))
