@@ -73,17 +73,21 @@ class RunningStack:
             time.sleep(0.2)
         raise AssertionError(f"backlog did not drain within {timeout} s")
 
-    def dead_letters(self) -> dict[str, int]:
-        """Messages waiting in each dead-letter or failure queue of the stack."""
+    def client(self, service: str) -> Any:
+        """A boto3 client for the stack's moto (tests that look behind the API)."""
         import boto3  # only the tests that look into moto need it
 
-        sqs = boto3.client(
-            "sqs",
+        return boto3.client(
+            service,  # type: ignore[call-overload]
             endpoint_url=f"http://127.0.0.1:{self.env['MOTO_PORT']}",
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def dead_letters(self) -> dict[str, int]:
+        """Messages waiting in each dead-letter or failure queue of the stack."""
+        sqs = self.client("sqs")
         depths = {}
         for url in sqs.list_queues(QueueNamePrefix=self.env["SCRM_STACK_NAME"]).get("QueueUrls", []):
             if "DeadLetter" in url or "Failure" in url:

@@ -6,7 +6,6 @@ import json
 import random
 from pathlib import Path
 
-import boto3
 import pytest
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.rules import load_rules
@@ -147,13 +146,7 @@ def test_audit_verify_catches_a_tampered_record(local_stack):
     report = json.loads(clean.stdout)
     assert report["ok"] and report["entries"] >= 1
 
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=f"http://127.0.0.1:{local_stack.env['MOTO_PORT']}",
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    dynamodb = local_stack.client("dynamodb")
     table = f"{local_stack.env['SCRM_STACK_NAME']}-AuditTable"
     dynamodb.update_item(
         TableName=table,
