@@ -5,7 +5,9 @@ write-once fields, source, event id). Property tests compare the real sync core 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.identifiers import normalize_identifier
 from scrm_sync.domain.rules import Rules
+from scrm_sync.services.sync import UnlinkableEvent
 
 from tests.factories import T0
 
@@ -116,3 +119,34 @@ def actual_profiles(lookup_profile: Any, keys: Iterable[str]) -> dict[frozenset[
         frozenset(f"{i['type']}#{i.get('scope', '')}#{i['value']}" for i in p["identifiers"]): p["attributes"]
         for p in profiles.values()
     }
+
+
+def sync_in_batches(sync: Any, delivered: list[CanonicalEvent], random: Any, workers: int = 1) -> None:
+    """Deliver events the way ProfileSyncFunction gets them: in queue batches of random sizes,
+    each staged (one identity read, per-event writes overlapping on threads, evidence last), with
+    `workers` batches in flight at once (concurrent Lambda environments). An event that cannot
+    link a profile fails alone, as it would in its batch."""
+    batches: list[list[CanonicalEvent]] = []
+    rest = list(delivered)
+    while rest:
+        size = random.randint(1, 10)
+        batches.append(rest[:size])
+        rest = rest[size:]
+
+    def run_batch(batch: list[CanonicalEvent]) -> None:
+        staged = sync.batch(batch)
+
+        def apply(event: CanonicalEvent) -> None:
+            with contextlib.suppress(UnlinkableEvent):
+                staged.apply(event)
+
+        with ThreadPoolExecutor(3) as records:
+            list(records.map(apply, batch))
+        staged.finish()
+
+    if workers == 1:
+        for batch in batches:
+            run_batch(batch)
+    else:
+        with ThreadPoolExecutor(workers) as environments:
+            list(environments.map(run_batch, batches))

@@ -1,21 +1,19 @@
 """The property of tests/unit/services/test_sync_properties.py against DynamoDB (moto, tables from
-template.yaml): duplicated events in any order, processed by 4 concurrent workers with the real
-DynamoDB adapter, give exactly the reference model's profiles."""
+template.yaml): duplicated events in any order, in random queue batches through the batch-staged
+path, 4 batches in flight at once with the real DynamoDB adapter, give exactly the reference
+model's profiles."""
 
 from __future__ import annotations
-
-import contextlib
-from concurrent.futures import ThreadPoolExecutor
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrm_sync.adapters.dynamodb import DynamoProfileRepository
 from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.profiles import ProfileQueries
-from scrm_sync.services.sync import ProfileSync, UnlinkableEvent
+from scrm_sync.services.sync import ProfileSync
 
 from tests.integration.conftest import build_resources
-from tests.sync_model import RULES_DOC, actual_profiles, event_sets, expected_profiles
+from tests.sync_model import RULES_DOC, actual_profiles, event_sets, expected_profiles, sync_in_batches
 
 RULES = load_rules(RULES_DOC)
 
@@ -34,16 +32,9 @@ def test_four_concurrent_workers_on_dynamodb_give_the_reference_profiles(moto_en
         resources.table("IdentityTable"),
         resources.table("TimelineTable"),
     )
-    sync = ProfileSync(repo, lambda: RULES)
     delivered = events * 2  # every event delivered twice (at-least-once)
     random.shuffle(delivered)
-
-    def apply(event):
-        with contextlib.suppress(UnlinkableEvent):
-            sync.apply(event)
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(apply, delivered))
+    sync_in_batches(ProfileSync(repo, lambda: RULES), delivered, random, workers=4)
 
     expected = expected_profiles(events, RULES)
     keys = [key for group in expected for key in group]

@@ -93,12 +93,22 @@ class OverlappingSync:
         self.fail_event = fail_event
         self.threads: set[int] = set()
 
-    def apply(self, event):
-        self.threads.add(threading.get_ident())
-        self.barrier.wait()
-        if event.event_id == self.fail_event:
-            raise RuntimeError(f"throttled while writing {PHONE}")
-        return self.real.apply(event)
+    def batch(self, events):
+        staged = self.real.batch(events)
+        overlapping = self
+
+        class Staged:
+            def apply(self, event):
+                overlapping.threads.add(threading.get_ident())
+                overlapping.barrier.wait()
+                if event.event_id == overlapping.fail_event:
+                    raise RuntimeError(f"throttled while writing {PHONE}")
+                return staged.apply(event)
+
+            def finish(self):
+                staged.finish()
+
+        return Staged()
 
 
 # -- per-record context on concurrent worker threads --------------------------------------------

@@ -10,6 +10,8 @@ Tables (see template.yaml):
 
 from __future__ import annotations
 
+import random
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -30,6 +32,7 @@ from ..services.ports import (
     ApplyResult,
     ConcurrentChange,
     CreateResult,
+    Evidence,
     IdentityLink,
     LinkResult,
     NewProfile,
@@ -44,6 +47,8 @@ EVENT_SK_PREFIX = "E#"  # event records (the evidence of links and fields) besid
 _MAX_TRANSACTION_ITEMS = 100
 _MAX_REDIRECT_HOPS = 16
 _MAX_CONDITION_RETRIES = 8
+_BATCH_WRITE_PAGE = 25  # BatchWriteItem's limit
+_BACKOFF_BASE_SECONDS = 0.025
 
 
 def _error_code(exc: ClientError) -> str:
@@ -465,13 +470,23 @@ class DynamoProfileRepository:
                     profile.identifiers.append(Identifier.from_key(key))
         return profile
 
-    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
-        writes: dict[str, list[dict[str, Any]]] = {
-            self._profiles: [{"PutRequest": {"Item": self._event_item(profile_id, record)}}]
-        }
-        if timeline is not None:
-            writes[self._timeline] = [{"PutRequest": {"Item": self._timeline_item(profile_id, timeline)}}]
-        self._batch_write(writes)
+    def record_events(self, entries: Sequence[Evidence]) -> None:
+        # keyed by item key: BatchWriteItem refuses a request naming one key twice (an event
+        # delivered twice in one queue batch), and the second copy is the same item anyway
+        events: dict[tuple[str, str], dict[str, Any]] = {}
+        timeline: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in entries:
+            events[(entry.profile_id, entry.record.key)] = self._event_item(entry.profile_id, entry.record)
+            if entry.timeline is not None:
+                timeline[(entry.profile_id, entry.timeline.sort_key)] = self._timeline_item(
+                    entry.profile_id, entry.timeline
+                )
+        self._batch_write(
+            {
+                self._profiles: [{"PutRequest": {"Item": item}} for item in events.values()],
+                self._timeline: [{"PutRequest": {"Item": item}} for item in timeline.values()],
+            }
+        )
 
     def _event_item(self, profile_id: str, record: EventRecord) -> dict[str, Any]:
         return to_item(
@@ -499,21 +514,30 @@ class DynamoProfileRepository:
         return to_item(item)
 
     def _batch_write(self, writes: dict[str, list[dict[str, Any]]]) -> None:
-        pending = {table: requests for table, requests in writes.items() if requests}
-        for _ in range(_MAX_CONDITION_RETRIES * 2):
-            if not pending:
-                return
+        """Every request written, in BatchWriteItem pages of 25. What DynamoDB leaves unprocessed
+        (throttling) goes into the next page after an exponential, jittered pause, as AWS
+        advises; only pages that make no progress count towards giving up."""
+        pending = {table: list(requests) for table, requests in writes.items() if requests}
+        stalled = 0
+        while pending:
             batch: dict[str, list[dict[str, Any]]] = {}
-            room = 25
+            room = _BATCH_WRITE_PAGE
             for table, requests in pending.items():
                 if room and requests:
                     batch[table], pending[table] = requests[:room], requests[room:]
                     room -= len(batch[table])
             response = self._db.batch_write_item(RequestItems=batch)
-            for table, requests in response.get("UnprocessedItems", {}).items():
+            unprocessed = response.get("UnprocessedItems", {})
+            for table, requests in unprocessed.items():
                 pending[table] = list(requests) + pending.get(table, [])
             pending = {table: requests for table, requests in pending.items() if requests}
-        raise RuntimeError("batch write did not complete")
+            if not unprocessed:
+                stalled = 0
+                continue
+            stalled += 1
+            if stalled > _MAX_CONDITION_RETRIES:
+                raise RuntimeError("batch write did not complete: DynamoDB kept items unprocessed")
+            time.sleep(random.uniform(0, _BACKOFF_BASE_SECONDS * 2**stalled))
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = []

@@ -29,13 +29,13 @@ from ..services.ports import (
     ArchiveLeaseLost,
     ConcurrentChange,
     CreateResult,
+    Evidence,
     IdentityLink,
     LinkResult,
     OrderWrite,
     Owner,
     SplitPlan,
     StoredObject,
-    TimelineEntry,
 )
 from ..services.schema_watch import DriftRecord
 
@@ -263,19 +263,21 @@ class InMemoryProfileRepository:
             profile.identifiers = sorted(Identifier.from_key(k) for k in self.identity.keys_of(members))
             return profile
 
-    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
+    def record_events(self, entries: Sequence[Evidence]) -> None:
         with self._lock:
             self.requests += 1
-            self.profiles.setdefault(profile_id, _ProfileRecord()).events[record.key] = record
-            if timeline is not None:
-                self.timeline_entries.setdefault(profile_id, {})[timeline.sort_key] = {
-                    "kind": timeline.kind,
-                    "occurred_at": timeline.occurred_at,
-                    "source": timeline.source,
-                    "event_id": timeline.event_id,
-                    "data": dict(timeline.data),
-                    **({"expires_at": timeline.expires_at} if timeline.expires_at is not None else {}),
-                }
+            for entry in entries:
+                profile_id, record, timeline = entry.profile_id, entry.record, entry.timeline
+                self.profiles.setdefault(profile_id, _ProfileRecord()).events[record.key] = record
+                if timeline is not None:
+                    self.timeline_entries.setdefault(profile_id, {})[timeline.sort_key] = {
+                        "kind": timeline.kind,
+                        "occurred_at": timeline.occurred_at,
+                        "source": timeline.source,
+                        "event_id": timeline.event_id,
+                        "data": dict(timeline.data),
+                        **({"expires_at": timeline.expires_at} if timeline.expires_at is not None else {}),
+                    }
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
         with self._lock:

@@ -68,6 +68,16 @@ class TimelineEntry:
     expires_at: int | None = None  # epoch seconds for DynamoDB TTL
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one event leaves on a profile besides its fields: its event record (the evidence of
+    its links and writes) and its timeline entry, if it has one."""
+
+    profile_id: str
+    record: EventRecord
+    timeline: TimelineEntry | None = None
+
+
 class ProfileRepository(Protocol):
     """Profiles and the identity graph (one port: creation must claim identifiers atomically)."""
 
@@ -111,8 +121,9 @@ class ProfileRepository(Protocol):
 
     def load(self, profile_id: str) -> Profile | None: ...
 
-    def record_event(self, profile_id: str, record: EventRecord, timeline: TimelineEntry | None) -> None:
-        """Keep the event's evidence (and its timeline entry); idempotent."""
+    def record_events(self, entries: Sequence[Evidence]) -> None:
+        """Keep the events' evidence and timeline entries, a batch at a time; idempotent (an entry
+        given twice, or stored before, is stored once)."""
         ...
 
     # -- unlink support ---------------------------------------------------------------------

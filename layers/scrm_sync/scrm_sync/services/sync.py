@@ -1,13 +1,22 @@
-"""The sync core: one canonical event in, the unified profile updated.
+"""The sync core: canonical events in, the unified profiles updated.
 
 map fields -> resolve identity (create, link or merge) -> conditional field writes -> timeline.
 Every step is idempotent, so at-least-once delivery has an exactly-once effect, and every write
 is guarded by a condition, so concurrent workers and any arrival order give the same profiles.
+
+A queue batch goes through in three stages (`SyncBatch`), because each DynamoDB request costs
+more CPU than the rules themselves: one identity read for every identifier of the batch, then
+per event its one conditional write (field update, or the new profile with its identifiers),
+then the evidence and timeline entries of the whole batch in pages. Only the middle stage is a
+per-event round trip; merges, new links, lost races and operator blocks take the full per-event
+path, which reads the identity graph afresh. A single event is a batch of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 
@@ -19,12 +28,15 @@ from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import (
     EventRecord,
     RejectedIdentifier,
+    ResolvedIdentifiers,
     field_writes,
     new_profile_id,
     normalize_identifiers,
 )
 from ..domain.rules import Rules
-from .ports import IdentityLink, OrderStore, ProfileRepository, TimelineEntry
+from .ports import Evidence, IdentityLink, OrderStore, Owner, ProfileRepository, TimelineEntry
+
+log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # re-resolutions after losing a race to a concurrent writer
 
@@ -35,6 +47,15 @@ class UnlinkableEvent(ValueError):
 
 class ConcurrencyExhausted(RuntimeError):
     """Lost too many races in a row; the message is retried by the queue."""
+
+
+class EvidenceNotWritten(RuntimeError):
+    """The batch's evidence and timeline entries could not be stored: these events must be
+    processed again (their field writes are idempotent, so a retry only adds what is missing)."""
+
+    def __init__(self, event_keys: Iterable[str]) -> None:
+        self.event_keys = frozenset(event_keys)
+        super().__init__(f"evidence of {len(self.event_keys)} events not written")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +107,42 @@ class ProfileSync:
         self._interaction_retention = interaction_retention
         self._orders = orders
 
+    def batch(self, events: Sequence[CanonicalEvent]) -> SyncBatch:
+        """Stage one for a batch of events: their identifiers normalized under one rules
+        snapshot and the owners of all of them read at once. Apply each event with
+        `SyncBatch.apply` (thread-safe), then `SyncBatch.finish` to store the evidence."""
+        return SyncBatch(self, events)
+
     def apply(self, event: CanonicalEvent) -> SyncOutcome:
-        rules = self._rules()
-        identifiers = normalize_identifiers(event, rules)
+        """One event on its own: a batch of one."""
+        staged = self.batch([event])
+        outcome = staged.apply(event)
+        staged.finish()
+        return outcome
+
+    def _sync(
+        self,
+        event: CanonicalEvent,
+        rules: Rules,
+        identifiers: ResolvedIdentifiers,
+        known_owners: Mapping[str, Owner] | None,
+        keep: Callable[[Evidence], None],
+    ) -> SyncOutcome:
+        """One event through identity and field writes; its evidence goes to `keep`. The first
+        attempt trusts `known_owners` (read for the whole batch) when given: every write is
+        conditional, so a stale owner only costs a retry with owners read afresh."""
         if event.type == IDENTIFIERS_REMOVED:
-            return self._detach(event, identifiers.linkable)
+            return self._detach(event, identifiers.linkable, keep)
         unlinkable = identifiers.unlinkable_reason()
         if unlinkable is not None:
             raise UnlinkableEvent(unlinkable)
         writes = field_writes(event, rules)
         links = [IdentityLink(i, "", event.source, event.event_id) for i in identifiers.linkable]
 
+        owners = known_owners
         for _ in range(MAX_ATTEMPTS):
-            outcome = self._attempt(event, rules, writes, links)
+            outcome = self._attempt(event, rules, writes, links, owners)
+            owners = None  # a lost race: read the identity graph again
             if outcome is not None:
                 outcome.rejected_identifiers = identifiers.rejected
                 record = EventRecord(
@@ -111,7 +155,7 @@ class ProfileSync:
                     conflicts=tuple(c.as_dict() for c in outcome.conflicts),
                 )
                 timeline = self._timeline_entry(event)
-                self._repo.record_event(outcome.profile_id, record, timeline)
+                keep(Evidence(outcome.profile_id, record, timeline))
                 outcome.timeline_added = timeline is not None
                 if self._orders is not None and (order := order_state(event, outcome.profile_id)):
                     self._orders.upsert(order)  # latest state per order; an older event is a no-op
@@ -120,9 +164,18 @@ class ProfileSync:
 
     # -- one optimistic attempt; None means "state changed under us, resolve again" -----------
     def _attempt(
-        self, event: CanonicalEvent, rules: Rules, writes: list[FieldWrite], links: list[IdentityLink]
+        self,
+        event: CanonicalEvent,
+        rules: Rules,
+        writes: list[FieldWrite],
+        links: list[IdentityLink],
+        known_owners: Mapping[str, Owner] | None = None,
     ) -> SyncOutcome | None:
-        owners = self._repo.owners([link.identifier.key for link in links])
+        keys = [link.identifier.key for link in links]
+        if known_owners is None:
+            owners = self._repo.owners(keys)
+        else:
+            owners = {key: known_owners[key] for key in keys if key in known_owners}
         active = {key: owner.profile_id for key, owner in owners.items() if not owner.blocked}
         blocked = {key: owner.profile_id for key, owner in owners.items() if owner.blocked}
         candidates = [lk for lk in links if lk.identifier.key not in blocked]
@@ -183,7 +236,9 @@ class ProfileSync:
         return outcome
 
     # -- identifiers.removed --------------------------------------------------------------------
-    def _detach(self, event: CanonicalEvent, identifiers: Sequence[Identifier]) -> SyncOutcome:
+    def _detach(
+        self, event: CanonicalEvent, identifiers: Sequence[Identifier], keep: Callable[[Evidence], None]
+    ) -> SyncOutcome:
         """Take the identifiers' links off the profiles that own them; the profiles keep their
         fields. Nothing owned (a replay, or never linked) is nothing to do. Unlike the other
         event types its effect depends on order: CDC applies a row's changes in source order."""
@@ -224,7 +279,7 @@ class ProfileSync:
                 writes=(),
                 detached_keys=tuple(sorted(i.key for i in removed)),
             )
-            self._repo.record_event(profile_id, record, None)
+            keep(Evidence(profile_id, record, None))
             outcome.profile_id = outcome.profile_id or profile_id
             outcome.detached.extend(removed)
         return outcome
@@ -281,3 +336,67 @@ def _conflict(lost: FieldWrite, current: FieldVersion) -> Conflict:
     return Conflict(
         lost.field, current.source, current.occurred_at, lost.version.source, lost.version.occurred_at
     )
+
+
+class SyncBatch:
+    """One queue batch through the sync core in stages (see the module docstring): built by
+    `ProfileSync.batch` with the identity read done, `apply` per event from any number of
+    threads, then `finish` once to store the evidence and timeline entries in pages."""
+
+    def __init__(self, core: ProfileSync, events: Sequence[CanonicalEvent]) -> None:
+        self._core = core
+        self._evidence: dict[str, list[Evidence]] = {}  # event key -> what it leaves behind
+        self._lock = threading.Lock()
+        self._identifiers: dict[str, ResolvedIdentifiers] = {}
+        self._owners: Mapping[str, Owner] | None = None  # None: each event reads its own
+        self._read_failure: Exception | None = None
+        try:
+            self._rules: Rules | Exception = core._rules()
+        except Exception as exc:  # no valid configuration: every event of the batch fails with it
+            self._rules = exc
+            return
+        for event in events:
+            self._identifiers[event.idempotency_key] = normalize_identifiers(event, self._rules)
+        keys = [
+            identifier.key
+            for event in events
+            if event.type != IDENTIFIERS_REMOVED
+            for identifier in self._identifiers[event.idempotency_key].linkable
+        ]
+        try:
+            self._owners = core._repo.owners(keys) if keys else {}
+        except Exception as exc:
+            if len(self._identifiers) == 1:
+                self._read_failure = exc  # the event's own read: the event fails with it
+            else:  # e.g. throttled: each event reads its own owners and succeeds or fails alone
+                log.warning(
+                    "batch identity read failed; events resolve one by one",
+                    extra={"error": type(exc).__name__},
+                )
+
+    def apply(self, event: CanonicalEvent) -> SyncOutcome:
+        if self._read_failure is not None:
+            raise self._read_failure
+        # when the batch had no rules, ask again: raises this event's own error, or syncs it
+        rules = self._core._rules() if isinstance(self._rules, Exception) else self._rules
+        identifiers = self._identifiers.get(event.idempotency_key)
+        if identifiers is None:  # not part of the batch as built: nothing read for it yet
+            identifiers = normalize_identifiers(event, rules)
+        kept: list[Evidence] = []
+        outcome = self._core._sync(event, rules, identifiers, self._owners, kept.append)
+        with self._lock:
+            self._evidence.setdefault(event.idempotency_key, []).extend(kept)
+        return outcome
+
+    def finish(self) -> None:
+        """Store the evidence of every event applied, or raise EvidenceNotWritten naming them
+        all (which of a failed page's entries landed is unknown; storing them again is safe)."""
+        with self._lock:
+            pending, self._evidence = self._evidence, {}
+        entries = [entry for kept in pending.values() for entry in kept]
+        if not entries:
+            return
+        try:
+            self._core._repo.record_events(entries)
+        except Exception as exc:
+            raise EvidenceNotWritten(pending) from exc
