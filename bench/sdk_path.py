@@ -103,12 +103,18 @@ class CannedDynamoDB:
         ((table, spec),) = body["RequestItems"].items()
         if self.scenario == "new":
             return 200, {"Responses": {table: []}}
-        owners = ["p_a", "p_b"] if self.scenario == "merge" else ["p_known", "p_known"]
         items = [
-            {"identifier_key": key["identifier_key"], "profile_id": {"S": owners[min(i, 1)]}}
-            for i, key in enumerate(spec["Keys"])
+            {"identifier_key": key["identifier_key"], "profile_id": {"S": self._owner(key["identifier_key"]["S"])}}
+            for key in spec["Keys"]
         ]
         return 200, {"Responses": {table: items}}
+
+    def _owner(self, identifier_key: str) -> str:
+        """A known customer's identifiers are all on one profile; a merge event's phone and
+        openid are on two."""
+        if self.scenario != "merge":
+            return "p_known"
+        return "p_a" if identifier_key.startswith("phone#") else "p_b"
 
     def _UpdateItem(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.scenario == "duplicate" and ".k < :k0" in body.get("ConditionExpression", ""):

@@ -8,6 +8,7 @@ written are reported failed with the others: the queue delivers them again, harm
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +38,14 @@ class Invocation:
     time, so the records' worker threads share it through this module."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.events: dict[str, CanonicalEvent] = {}  # message id -> its body, for those that parse
         self.staged: SyncBatch | None = None
+        # the batch's metrics, added once at its end (Powertools' add_metric is not cheap)
+        self.counts: Counter[str] = Counter()
+        self.lags_ms: list[float] = []
 
 
 current = Invocation()
@@ -63,18 +70,15 @@ def record_handler(record: SQSRecord) -> None:
     # a redelivered event finds every field version already there: counted, not an error
     duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
     with metrics_lock:
-        metrics.add_metric("EventsSynced", MetricUnit.Count, 1)
-        metrics.add_metric("SyncLag", MetricUnit.Milliseconds, max(lag_ms, 0.0))
-        if outcome.created:
-            metrics.add_metric("ProfilesCreated", MetricUnit.Count, 1)
-        if outcome.conflicts:
-            metrics.add_metric("FieldConflicts", MetricUnit.Count, len(outcome.conflicts))
-        if outcome.merged:
-            metrics.add_metric("ProfilesMerged", MetricUnit.Count, len(outcome.merged))
-        if duplicate:
-            metrics.add_metric("EventsDuplicate", MetricUnit.Count, 1)
-        if outcome.too_large:
-            metrics.add_metric("ProfileItemFull", MetricUnit.Count, 1)
+        current.counts.update(
+            EventsSynced=1,
+            ProfilesCreated=int(outcome.created),
+            FieldConflicts=len(outcome.conflicts),
+            ProfilesMerged=len(outcome.merged),
+            EventsDuplicate=int(duplicate),
+            ProfileItemFull=int(bool(outcome.too_large)),
+        )
+        current.lags_ms.append(max(lag_ms, 0.0))
     by_source.count(event.source, "EventsSynced")
     by_source.count(event.source, "FieldConflicts", len(outcome.conflicts))
     by_source.count(event.source, "ProfilesMerged", len(outcome.merged))
@@ -132,8 +136,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 *response.get("batchItemFailures", []),
                 *({"itemIdentifier": message_id} for message_id in sorted(unwritten)),
             ]
+        for name, count in sorted(current.counts.items()):
+            if count:
+                metrics.add_metric(name, MetricUnit.Count, count)
+        for lag_ms in current.lags_ms:
+            metrics.add_metric("SyncLag", MetricUnit.Milliseconds, lag_ms)
     finally:
-        current.events, current.staged = {}, None
+        current.reset()
     if failed_ids:
         metrics.add_metric("EventsFailed", MetricUnit.Count, len(failed_ids))
         for record in event.get("Records", []):

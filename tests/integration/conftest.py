@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
@@ -73,3 +74,14 @@ def in_process_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         yield
+
+
+def load_function(name: str) -> Any:
+    """functions/<name>/app.py imported afresh (its module-level Powertools objects too)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_under_test_{uuid.uuid4().hex[:6]}", ROOT / f"functions/{name}/app.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

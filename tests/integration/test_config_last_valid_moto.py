@@ -6,7 +6,6 @@ document applies."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import types
 import uuid
@@ -20,7 +19,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from scrm_sync import bootstrap
 
-from tests.integration.conftest import AppResources, build_resources
+from tests.integration.conftest import AppResources, build_resources, load_function
 from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,16 +76,6 @@ class Functions:
         return int(self.api.lambda_handler(event, LambdaContext())["statusCode"])
 
 
-def load(name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_under_test_{uuid.uuid4().hex[:6]}", ROOT / f"functions/{name}/app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def functions(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Functions]:
     resources = build_resources(moto_endpoint)
@@ -106,7 +95,7 @@ def functions(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
     parameters.clear_caches()  # providers made by earlier tests hold clients for other endpoints
     bootstrap.reset()
     try:
-        functions = Functions(resources, load("profile_sync"), load("profile_api"))
+        functions = Functions(resources, load_function("profile_sync"), load_function("profile_api"))
         functions.put_rules(GOOD_RULES)
         yield functions
     finally:

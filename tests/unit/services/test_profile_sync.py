@@ -195,3 +195,108 @@ def test_unlink_splits_a_wrongly_merged_profile_back(sync, repo):
         split_id,
         outcome.unlinked_profile_id,
     }
+
+
+# -- the batch-staged path --------------------------------------------------------------------
+class CountingRepository(InMemoryProfileRepository):
+    """Counts identity reads, and can fail the batch's evidence write or its identity read."""
+
+    def __init__(self):
+        super().__init__()
+        self.owner_reads = 0
+        self.fail_owner_reads = 0
+        self.fail_evidence = False
+
+    def owners(self, identifier_keys):
+        self.owner_reads += 1
+        if self.fail_owner_reads:
+            self.fail_owner_reads -= 1
+            raise RuntimeError("throttled")
+        return super().owners(identifier_keys)
+
+    def record_events(self, entries):
+        if self.fail_evidence:
+            raise RuntimeError("throttled")
+        super().record_events(entries)
+
+
+def test_a_batch_reads_the_identity_graph_once_for_all_its_events():
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    sync.apply(event(identifiers=[phone("13800000001")], attributes={"name": "A"}))
+    repo.owner_reads = 0
+    events = [
+        event("pos", at=60 + i, identifiers=[phone("13800000001")], attributes={"city": f"c{i}"})
+        for i in range(5)
+    ]
+    batch = sync.batch(events)
+    outcomes = [batch.apply(e) for e in events]
+    batch.finish()
+    assert repo.owner_reads == 1  # known customer: no event read its owners again
+    assert len({o.profile_id for o in outcomes}) == 1
+    assert profile_by_phone(repo, "13800000001")["attributes"] == {"name": "A", "city": "c4"}
+
+
+def test_a_new_customer_twice_in_one_batch_is_created_once_and_the_loser_links_to_it():
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    first = event("pos", at=0, identifiers=[phone("13800000002")], attributes={"name": "B"})
+    second = event(
+        "wecom", at=10, identifiers=[phone("13800000002"), member("M2")], attributes={"city": "上海"}
+    )
+    batch = sync.batch([first, second])  # both see "nobody owns this phone"
+    created = [batch.apply(first), batch.apply(second)]
+    batch.finish()
+    assert [o.created for o in created] == [True, False]  # the second lost the race and re-read
+    assert created[1].profile_id == created[0].profile_id
+    assert profile_by_phone(repo, "13800000002")["attributes"] == {"name": "B", "city": "上海"}
+    assert (
+        ProfileQueries(repo).find(RULES, "member_no", "M2", "loyalty")["profile_id"] == created[0].profile_id
+    )
+
+
+def test_evidence_is_written_at_the_end_and_a_failed_write_names_every_event_of_the_batch():
+    from scrm_sync.services.sync import EvidenceNotWritten
+
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    events = [
+        event("pos", at=i, identifiers=[phone(f"1380000001{i}")], attributes={"name": "C"}) for i in range(3)
+    ]
+    batch = sync.batch(events)
+    for e in events:
+        batch.apply(e)
+    profile = repo.load(profile_by_phone(repo, "13800000010")["profile_id"])
+    assert profile is not None and not repo.event_records([profile.profile_id])  # not yet
+    repo.fail_evidence = True
+    with pytest.raises(EvidenceNotWritten) as failed:
+        batch.finish()
+    assert failed.value.event_keys == {e.idempotency_key for e in events}
+
+    repo.fail_evidence = False  # the queue delivers them again: fields are duplicates, evidence lands
+    retry = sync.batch(events)
+    outcomes = [retry.apply(e) for e in events]
+    retry.finish()
+    assert all(o.duplicates and not o.applied for o in outcomes)
+    assert [r.event_id for r in repo.event_records([profile.profile_id])] == [events[0].event_id]
+
+
+def test_a_failed_batch_identity_read_lets_each_event_read_its_own():
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    events = [
+        event("pos", at=i, identifiers=[phone(f"1380000002{i}")], attributes={"name": "D"}) for i in range(3)
+    ]
+    repo.fail_owner_reads = 1
+    batch = sync.batch(events)
+    assert all(batch.apply(e).created for e in events)
+    batch.finish()
+    assert repo.owner_reads == 1 + len(events)
+
+
+def test_one_event_fails_with_its_own_identity_read():
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    repo.fail_owner_reads = 1
+    with pytest.raises(RuntimeError, match="throttled"):
+        sync.apply(event(identifiers=[phone("13800000030")]))
