@@ -59,3 +59,24 @@ def run(n: int = 2000, runs: int = 5) -> dict[str, float]:
         "merge": _cpu_per_event(merges, runs),
         "duplicate": _cpu_per_event(duplicates, runs),
     }
+
+
+def merge_scaling(sizes: tuple[int, ...] = (200, 8000), merges: int = 100, runs: int = 5) -> dict[int, float]:
+    """Domain CPU of a merge with `size` events already synced (other customers): a merge moves
+    only the loser's links, so the figure should not grow with the data."""
+    results = {}
+    for size in sizes:
+
+        def prepare(sync: ProfileSync, size: int = size) -> list[Any]:
+            for i in range(size):
+                sync.apply(new_customer(1_000_000 + i))
+            joins = []
+            for i in range(merges):
+                a, b, both = merge(i)
+                sync.apply(a)
+                sync.apply(b)
+                joins.append(both)
+            return joins
+
+        results[size] = _cpu_per_event(prepare, runs)
+    return results

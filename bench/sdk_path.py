@@ -27,6 +27,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.httpsession import URLLib3Session
 from scrm_sync import bootstrap
 
+from . import cost
 from .workload import known_update, merge, new_customer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,8 +76,6 @@ class CannedDynamoDB:
     def __init__(self, scenario: str, latency: float = 0.0) -> None:
         self.scenario = scenario
         self.latency = latency
-        self.calls: Counter[str] = Counter()
-        self._lock = threading.Lock()
 
     def __call__(self, request: Any) -> AWSResponse:
         if self.latency:
@@ -91,8 +90,6 @@ class CannedDynamoDB:
                 200,
                 {"Parameter": {"Name": body["Name"], "Value": "{}", "Type": "String", "Version": 1}},
             )
-        with self._lock:
-            self.calls[operation] += 1
         handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]] = getattr(
             self, f"_{operation}", lambda _: (200, {})
         )
@@ -104,7 +101,10 @@ class CannedDynamoDB:
         if self.scenario == "new":
             return 200, {"Responses": {table: []}}
         items = [
-            {"identifier_key": key["identifier_key"], "profile_id": {"S": self._owner(key["identifier_key"]["S"])}}
+            {
+                "identifier_key": key["identifier_key"],
+                "profile_id": {"S": self._owner(key["identifier_key"]["S"])},
+            }
             for key in spec["Keys"]
         ]
         return 200, {"Responses": {table: items}}
@@ -152,6 +152,88 @@ class CannedDynamoDB:
 
     def _BatchWriteItem(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 200, {"UnprocessedItems": {}}
+
+
+class ItemSizes:
+    """What a profile and an identity item weigh, as the handler writes them for a new customer
+    (a known customer's update rewrites an item of that size; a read reads one)."""
+
+    def __init__(self) -> None:
+        self.profile_bytes = 1024
+        self.identity_bytes = 256
+
+    def learn(self, transact_items: list[dict[str, Any]]) -> None:
+        puts = [action["Put"]["Item"] for action in transact_items if "Put" in action]
+        profiles = [item for item in puts if "pk" in item]
+        identities = [item for item in puts if "identifier_key" in item]
+        if profiles:
+            self.profile_bytes = max(cost.dynamodb_item_bytes(item) for item in profiles)
+        if identities:
+            self.identity_bytes = max(cost.dynamodb_item_bytes(item) for item in identities)
+
+
+class RequestMeter:
+    """A botocore `before-send` hook on the handler's own client: counts each DynamoDB request
+    by operation and the request units it consumes (from the items it carries, or the measured
+    item sizes for what it reads and updates). It answers nothing: the responder does."""
+
+    def __init__(self, sizes: ItemSizes) -> None:
+        self.sizes = sizes
+        self.calls: Counter[str] = Counter()
+        self.write_units = 0.0
+        self.read_units = 0.0
+        self.learn_sizes = True  # from the new customers' TransactWriteItems
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        operation = (target.decode() if isinstance(target, bytes) else str(target)).rsplit(".", 1)[-1]
+        body = json.loads(request.body or b"{}")
+        writes, reads = self._units(operation, body)
+        with self._lock:
+            self.calls[operation] += 1
+            self.write_units += writes
+            self.read_units += reads
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.write_units = self.read_units = 0.0
+
+    def _units(self, operation: str, body: dict[str, Any]) -> tuple[float, float]:
+        profile, identity = self.sizes.profile_bytes, self.sizes.identity_bytes
+        if operation == "BatchGetItem":
+            keys = sum(len(spec["Keys"]) for spec in body["RequestItems"].values())
+            return 0.0, keys * cost.read_units(identity)
+        if operation == "BatchWriteItem":
+            puts = [
+                r["PutRequest"]["Item"]
+                for rs in body["RequestItems"].values()
+                for r in rs
+                if "PutRequest" in r
+            ]
+            return float(sum(cost.write_units(cost.dynamodb_item_bytes(item)) for item in puts)), 0.0
+        if operation == "TransactWriteItems":
+            if self.learn_sizes:
+                self.sizes.learn(body["TransactItems"])
+            units = 0
+            for action in body["TransactItems"]:
+                if "Put" in action:
+                    units += cost.write_units(
+                        cost.dynamodb_item_bytes(action["Put"]["Item"]), transactional=True
+                    )
+                else:  # an update of a profile or identity item in place
+                    units += cost.write_units(
+                        profile if "pk" in next(iter(action.values()))["Key"] else identity, True
+                    )
+            return float(units), 0.0
+        if operation == "UpdateItem":
+            return float(cost.write_units(profile if "pk" in body["Key"] else identity)), 0.0
+        if operation == "GetItem":
+            return 0.0, float(cost.read_units(profile))
+        if operation == "Query":
+            return 0.0, float(cost.read_units(identity * 2))
+        return 0.0, 0.0
 
 
 def _load_handler() -> Any:
@@ -217,48 +299,69 @@ SCENARIOS = {
 }
 
 
+def _metered_client(meter: RequestMeter) -> None:
+    """Hang the meter on the DynamoDB client the handler's bootstrap built (one per process)."""
+    events = bootstrap.client("dynamodb").meta.events
+    events.unregister("before-send.dynamodb", unique_id="bench-meter")
+    events.register("before-send.dynamodb", meter, unique_id="bench-meter")
+
+
 def run(batch: int = 100, runs: int = 5, latency: float = 0.005) -> dict[str, Any]:
+    """Per event kind: CPU per event with AWS answered in-process (figure 2), DynamoDB requests
+    and request units per event counted on the handler's client, and the wall time of a batch
+    with DynamoDB answering in `latency` seconds (figure 3: Lambda-seconds)."""
     results: dict[str, Any] = {"sdk": {}, "lambda": {}}
+    sizes = ItemSizes()
     with mock.patch.dict(os.environ, SYNC_ENV), contextlib.redirect_stdout(io.StringIO()):
         module = _load_handler()
         for scenario, label in SCENARIOS.items():
-            cpu, requests = [], {}
+            cpu, walls, cpu_with_latency = [], [], []
+            requests: dict[str, float] = {}
+            meter = RequestMeter(sizes)
             for _ in range(runs):
                 responder = CannedDynamoDB(scenario)
                 events = _sqs_batch(_events(scenario, batch))
                 with mock.patch.object(URLLib3Session, "send", lambda _self, req, r=responder: r(req)):
                     bootstrap.reset()
                     module.lambda_handler(_sqs_batch(_events(scenario, 1)), _Context())  # cold start outside
-                    responder.calls.clear()
+                    _metered_client(meter)
+                    meter.clear()
                     start = time.process_time()
                     response = module.lambda_handler(events, _Context())
                     cpu.append((time.process_time() - start) / batch * 1e6)
                 assert not response["batchItemFailures"], response
-                requests = {op: count / batch for op, count in sorted(responder.calls.items())}
+                requests = {op: count / batch for op, count in sorted(meter.calls.items())}
+                write_units, read_units = meter.write_units / batch, meter.read_units / batch
+
+                slow = CannedDynamoDB(scenario, latency=latency)
+                events = _sqs_batch(_events(scenario, batch))
+                with mock.patch.object(URLLib3Session, "send", lambda _self, req, r=slow: r(req)):
+                    bootstrap.reset()
+                    module.lambda_handler(_sqs_batch(_events(scenario, 1)), _Context())
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
+                    module.lambda_handler(events, _Context())
+                    walls.append(time.perf_counter() - wall0)
+                    cpu_with_latency.append(time.process_time() - cpu0)
+            if scenario == "new":
+                meter.learn_sizes = False
             results["sdk"][label] = {
                 "cpu_us_per_event": statistics.median(cpu),
                 "requests_per_event": sum(requests.values()),
                 "requests": requests,
+                "write_units_per_event": write_units,
+                "read_units_per_event": read_units,
+                "wall_s_per_event": statistics.median(walls) / batch,
+                "message_bytes": len(_events(scenario, 1)[0].to_message().encode()),
             }
-
-        walls, cpus = [], []
-        for _ in range(runs):
-            responder = CannedDynamoDB("known", latency=latency)
-            events = _sqs_batch(_events("known", batch))
-            with mock.patch.object(URLLib3Session, "send", lambda _self, req, r=responder: r(req)):
-                bootstrap.reset()
-                module.lambda_handler(_sqs_batch(_events("known", 1)), _Context())
-                wall0, cpu0 = time.perf_counter(), time.process_time()
-                module.lambda_handler(events, _Context())
-                walls.append(time.perf_counter() - wall0)
-                cpus.append(time.process_time() - cpu0)
-        wall, cpu_s = statistics.median(walls), statistics.median(cpus)
-        results["lambda"] = {
-            "batch": batch,
-            "latency_ms": latency * 1000,
-            "wall_s_per_batch": wall,
-            "cpu_s_per_batch": cpu_s,
-            "lambda_seconds_per_1000_events": wall * 1000 / batch,
-            "wall_over_cpu": wall / cpu_s,
-        }
+            if label == "known customer update":
+                wall, cpu_s = statistics.median(walls), statistics.median(cpu_with_latency)
+                results["lambda"] = {
+                    "batch": batch,
+                    "latency_ms": latency * 1000,
+                    "wall_s_per_batch": wall,
+                    "cpu_s_per_batch": cpu_s,
+                    "lambda_seconds_per_1000_events": wall * 1000 / batch,
+                    "wall_over_cpu": wall / cpu_s,
+                }
+        results["item_bytes"] = {"profile": sizes.profile_bytes, "identity": sizes.identity_bytes}
     return results
