@@ -154,16 +154,18 @@ def run() -> dict[str, Any]:
 def render(results: dict[str, Any]) -> list[str]:
     lines = [
         "Webhook handler CPU per push (the real WebhookFunction handler in its template.yaml environment; "
-        "boto3 serializes and signs every call, an in-process responder answers it; signed calls counted "
-        f"on the handler's clients; medians of interleaved runs; goal ≤ {GOAL_US_PER_PUSH} µs/push):",
+        "boto3 serializes every call and signs it with botocore's SigV4 as in Lambda, an in-process "
+        "responder answers it; signed calls counted on the handler's clients; medians of interleaved "
+        f"runs; goal ≤ {GOAL_US_PER_PUSH} µs/push):",
         "",
         f"| channel | CPU µs/push (goal ≤ {GOAL_US_PER_PUSH}) | signed AWS calls/push | calls |",
         "|---|---|---|---|",
     ]
     for name, r in results["handler"].items():
-        calls = ", ".join(f"{call} {n:g}" for call, n in r["calls"].items()) or "none"
-        verdict = "" if r["cpu_us_per_push"] <= GOAL_US_PER_PUSH else " ✗"
-        lines.append(f"| {name} | {r['cpu_us_per_push']:.0f}{verdict} | {r['calls_per_push']:g} | {calls} |")
+        # a config refresh (RULES_CACHE_SECONDS) inside a run shows as a small fraction per push
+        calls = ", ".join(f"{call} {n:.3g}" for call, n in r["calls"].items()) or "none"
+        cpu = f"{r['cpu_us_per_push']:.0f}" + ("" if r["cpu_us_per_push"] <= GOAL_US_PER_PUSH else " ✗")
+        lines.append(f"| {name} | {cpu} | {r['calls_per_push']:.3g} | {calls} |")
     lines += [
         "",
         "CPU of one signed call per candidate landing/queue operation (same client configuration as "

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import importlib.util
 
+import botocore.auth
 import pytest
 from scrm_local.settings import Settings
 from scrm_local.template import Template
 
 from bench import webhook_cpu, wecom_peer
-from bench.webhook_harness import PUSHES, ROOT, webhook_environment
+from bench.webhook_harness import (
+    PUSHES,
+    ROOT,
+    SignedCallCounter,
+    aws_answered_in_process,
+    webhook_environment,
+)
 
 
 def test_the_environment_is_the_templates_webhook_function_plus_the_runtime() -> None:
@@ -39,6 +46,14 @@ def test_each_candidate_operation_is_one_signed_call_answered_in_process() -> No
         label.split(" (")[0] for label in costs
     }
     assert all(c["us_per_call"] > 0 for c in costs.values())
+
+
+def test_requests_are_signed_as_in_lambda_without_awscrt_and_only_inside() -> None:
+    crt_or_not = botocore.auth.AUTH_TYPE_MAPS["v4"]
+    with aws_answered_in_process(SignedCallCounter()):
+        assert botocore.auth.AUTH_TYPE_MAPS["v4"] is botocore.auth.SigV4Auth
+        assert botocore.auth.AUTH_TYPE_MAPS["s3v4"] is botocore.auth.S3SigV4Auth
+    assert botocore.auth.AUTH_TYPE_MAPS["v4"] is crt_or_not
 
 
 def test_our_crypto_core_reads_the_safe_mode_pushes_it_built() -> None:
