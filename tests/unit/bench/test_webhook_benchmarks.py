@@ -34,7 +34,7 @@ def test_every_channel_push_is_acked_and_its_aws_calls_are_counted_on_the_handle
     results = webhook_cpu.handler_cpu(pushes=2, runs=1, warmup=0)
     assert set(results) == set(PUSHES)
     for name, figures in results.items():
-        assert figures["cpu_us_per_push"] > 0, name
+        assert figures["cpu_us_per_push"] > 0 and figures["own_cpu_us_per_push"] > 0, name
     # an authentic platform push is landed and queued before the ack, whichever the services
     assert results["wecom (AES, 客户联系 event)"]["calls_per_push"] >= 1
     assert webhook_cpu.render({"handler": results, "calls": {}})
