@@ -64,7 +64,8 @@ def test_our_crypto_core_reads_the_safe_mode_pushes_it_built() -> None:
 
 
 def test_without_wechatpy_the_comparison_says_why_instead_of_a_figure() -> None:
-    lines = wecom_peer.render({"unavailable": "ModuleNotFoundError: No module named 'wechatpy'"})
+    reason = "wechatpy could not be imported (ModuleNotFoundError: No module named 'wechatpy')"
+    lines = wecom_peer.render({"unavailable": reason})
     assert "not measured" in lines[0] and "No module named 'wechatpy'" in lines[0]
 
 
@@ -73,3 +74,13 @@ def test_wechatpy_and_ours_compare_on_the_same_pushes() -> None:
     results = wecom_peer.run(count=8, rounds=1, chunk=4)
     assert results["core"]["ratio"] > 0 and results["adapter"]["ratio"] > 0
     assert len(wecom_peer.render(results)) == 6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wechatpy") is None, reason="`make bench` installs wechatpy")
+def test_a_peer_that_reads_a_push_differently_is_reported_not_timed() -> None:
+    pushes = wecom_peer.safe_mode_pushes(2)
+    wrong_corp = wecom_peer.PeerCrypto(
+        wecom_peer.CREDENTIALS["token"], wecom_peer.CREDENTIALS["encoding_aes_key"], "ww-not-ours"
+    )
+    reason = wecom_peer._disagreement(wrong_corp, pushes)
+    assert reason is not None and "InvalidCorpIdException" in reason
