@@ -44,7 +44,9 @@ build: $(STAMP)
 deploy: build
 	$(SAM) deploy --config-env dev
 
+## Benchmarks; their peers (wechatpy) are installed here only, never by `make install` or `make test`.
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python -m bench
 
 ## Re-resolve the pinned development dependencies from requirements-dev.in.
