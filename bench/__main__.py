@@ -7,12 +7,13 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import archive, cost, domain_cpu, sdk_path, webhook_ack
+from . import archive, cost, domain_cpu, sdk_path, webhook_ack, webhook_cpu, wecom_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -123,11 +124,48 @@ def cost_section(sdk: dict[str, Any]) -> list[str]:
     ]
 
 
+# What a WebhookFunction invocation waits for besides its own CPU, per candidate (a model for the
+# cost table, not a measurement): the DynamoDB-like latency of one SQS, Kinesis or Firehose call,
+# an S3 PUT's longer one.
+CALL_LATENCY_S = {"S3 PUT": 0.025, "queue": 0.008}
+GOAL_PUSH_COST = 1.5
+PUSH_BYTES = 2048  # a WeCom safe-mode push as landed: headers, query and the encrypted XML body
+
+
+def ingest_cost_section(webhook: dict[str, Any], push_bytes: int) -> list[str]:
+    size = cost.function_size("WebhookFunction")
+    cpu_s = statistics.median(r["cpu_us_per_push"] for r in webhook["handler"].values()) / 1e6
+    walls = {  # candidate -> the calls the handler waits for
+        "S3 PUT per push + SQS send": cpu_s + CALL_LATENCY_S["S3 PUT"] + CALL_LATENCY_S["queue"],
+        "raw push in the SQS message, one S3 object per batch of 100": cpu_s + CALL_LATENCY_S["queue"],
+        "Kinesis PutRecord, Firehose from the stream to S3": cpu_s + CALL_LATENCY_S["queue"],
+    }
+    rows = {
+        name: cost.webhook_ingest_candidates(cost.PushMeasurement(walls[name], push_bytes), size)[name]
+        for name in walls
+    }
+    return [
+        *cost.render_table(
+            "Cost per million webhook pushes, API Gateway to durably landed and queued, per landing design",
+            rows,
+            f"goal ≤ ${GOAL_PUSH_COST:g}",
+        ),
+        "",
+        f"Lambda: {size.memory_mb} MB {size.architecture}, billed for the measured handler CPU "
+        f"({cpu_s * 1e6:.0f} µs, median over channels) plus the calls it waits for (modelled: "
+        f"{CALL_LATENCY_S['queue'] * 1e3:g} ms per queue or stream call, "
+        f"{CALL_LATENCY_S['S3 PUT'] * 1e3:g} ms per S3 PUT); a push of {push_bytes:,} bytes. The sync "
+        "side is in the table above.",
+    ]
+
+
 def render() -> str:
     domain = domain_cpu.run()
     scaling = domain_cpu.merge_scaling()
     sdk = sdk_path.run()
     acks = webhook_ack.run()
+    webhook = webhook_cpu.run()
+    peer = wecom_peer.run()
     archived = archive.run()
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
@@ -144,6 +182,12 @@ def render() -> str:
         *cost_section(sdk),
         "",
         "### Webhooks",
+        "",
+        *webhook_cpu.render(webhook),
+        "",
+        *ingest_cost_section(webhook, PUSH_BYTES),
+        "",
+        *wecom_peer.render(peer),
         "",
         "Time to ack, in-process (verify, decrypt, parse, map, land, enqueue; AWS answered in-process; "
         "platforms allow 5 s, target p99 < 50 ms):",
