@@ -59,5 +59,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         service_total = EphemeralMetrics()  # without the channel dimension: one series to alarm on
         service_total.add_metric("WebhooksUnmappable", MetricUnit.Count, reply.unmappable)
         service_total.flush_metrics()
-    logger.info("webhook answered", extra={"channel": channel, "status": reply.status})
+    # one line per push would cost more CloudWatch Logs ingestion than the push's own compute at
+    # peak: the metrics count every push, the log keeps the ones that were refused
+    if reply.status >= 400:
+        logger.warning("webhook refused", extra={"channel": channel, "status": reply.status})
+    else:
+        logger.debug("webhook answered", extra={"channel": channel, "status": reply.status})
     return {"statusCode": reply.status, "headers": {"content-type": reply.content_type}, "body": reply.body}

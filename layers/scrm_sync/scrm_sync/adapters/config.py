@@ -18,7 +18,9 @@ is fixed) or the request (5xx), and the alarm is already raised.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -45,20 +47,37 @@ class LastValidDocument(Generic[Parsed]):
     """The document behind `fetch` (its raw text), parsed once per distinct version; a version
     that fails validation is rejected and the last valid one keeps being served."""
 
-    def __init__(self, kind: ConfigDocument[Parsed], fetch: Callable[[], str | bytes]) -> None:
+    def __init__(
+        self, kind: ConfigDocument[Parsed], fetch: Callable[[], str | bytes], max_age: float = 0
+    ) -> None:
         self._kind = kind
         self._fetch = fetch
+        # the fetch's own cache lives as long; within it a valid document is served without
+        # asking (Powertools' cached lookup reads a dozen environment variables per call)
+        self._max_age = max_age
+        self._fetched_at = -math.inf
         self._lock = threading.Lock()  # a batch's worker threads share one instance
         self._valid: tuple[str | bytes, Parsed] | None = None  # (text, parsed) served now
         self._rejected: str | bytes | None = None  # the version last rejected, while it is current
 
     def __call__(self) -> Parsed:
-        text = self._fetch()
         valid = self._valid
+        if (
+            valid is not None
+            and self._rejected is None
+            and time.monotonic() - self._fetched_at < self._max_age
+        ):
+            return valid[1]
+        text = self._fetch()
+        fetched_at = time.monotonic()
         if valid is not None and valid[0] == text and self._rejected is None:
-            return valid[1]  # the usual case: nothing changed (Powertools caches the text)
+            self._fetched_at = fetched_at
+            return valid[1]  # nothing changed (Powertools caches the text)
         with self._lock:
-            return self._refresh(text)
+            parsed = self._refresh(text)
+            if self._rejected is None:
+                self._fetched_at = fetched_at
+            return parsed
 
     def _refresh(self, text: str | bytes) -> Parsed:
         if self._valid is not None and self._valid[0] == text:  # put back as it was
@@ -134,9 +153,11 @@ def _text(value: str | bytes | dict | None) -> str | bytes:
 class RulesFromParameter(LastValidDocument[Rules]):
     def __init__(self, parameter_name: str, max_age: int) -> None:
         # fetched raw, so the cache holds invalid JSON too: no fetch per call while it is stored
-        super().__init__(RULES, lambda: _text(parameters.get_parameter(parameter_name, max_age=max_age)))
+        super().__init__(
+            RULES, lambda: _text(parameters.get_parameter(parameter_name, max_age=max_age)), max_age
+        )
 
 
 class CredentialsFromSecret(LastValidDocument[ChannelCredentials]):
     def __init__(self, secret_id: str, max_age: int) -> None:
-        super().__init__(CHANNELS, lambda: _text(parameters.get_secret(secret_id, max_age=max_age)))
+        super().__init__(CHANNELS, lambda: _text(parameters.get_secret(secret_id, max_age=max_age)), max_age)
