@@ -214,3 +214,18 @@ def test_a_profile_at_the_item_size_limit_refuses_new_fields_and_keeps_everythin
     changed = sync.apply(event("pos", at=1000, attributes={"note_0_0": "短" * 1300}))
     assert changed.applied == ["note_0_0"] and not changed.too_large
     assert find(repo, "phone", "13800138000")["attributes"]["note_0_0"] == "短" * 1300
+
+
+def test_a_batch_with_more_evidence_than_one_page_and_an_event_twice_is_stored_once(repo, sync):
+    """A full queue batch leaves evidence and timeline entries for several BatchWriteItem pages,
+    and SQS may hand over one message twice in the same batch: BatchWriteItem refuses a request
+    naming one key twice, so the adapter must store each entry once."""
+    events = [order_event(f"ord-{i}", at=i, identifiers=[phone("13800138000")]) for i in range(40)]
+    batch = sync.batch(events + events[:5])
+    profile_ids = {batch.apply(e).profile_id for e in events + events[:5]}
+    batch.finish()
+    (profile_id,) = profile_ids
+    records = repo.event_records([profile_id])
+    assert sorted(r.event_id for r in records) == sorted(e.event_id for e in events)
+    entries = ProfileQueries(repo).timeline(profile_id, 100)["entries"]
+    assert sorted(e["data"]["order_id"] for e in entries) == sorted(f"ord-{i}" for i in range(40))

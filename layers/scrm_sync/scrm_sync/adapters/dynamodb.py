@@ -14,6 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -49,6 +50,7 @@ _MAX_REDIRECT_HOPS = 16
 _MAX_CONDITION_RETRIES = 8
 _BATCH_WRITE_PAGE = 25  # BatchWriteItem's limit
 _BACKOFF_BASE_SECONDS = 0.025
+_PARALLEL_PAGES = 4
 
 
 def _error_code(exc: ClientError) -> str:
@@ -481,12 +483,24 @@ class DynamoProfileRepository:
                 timeline[(entry.profile_id, entry.timeline.sort_key)] = self._timeline_item(
                     entry.profile_id, entry.timeline
                 )
-        self._batch_write(
-            {
-                self._profiles: [{"PutRequest": {"Item": item}} for item in events.values()],
-                self._timeline: [{"PutRequest": {"Item": item}} for item in timeline.values()],
-            }
-        )
+        requests = [(self._profiles, {"PutRequest": {"Item": item}}) for item in events.values()]
+        requests += [(self._timeline, {"PutRequest": {"Item": item}}) for item in timeline.values()]
+        pages = [requests[i : i + _BATCH_WRITE_PAGE] for i in range(0, len(requests), _BATCH_WRITE_PAGE)]
+
+        def write(page: list[tuple[str, dict[str, Any]]]) -> None:
+            by_table: dict[str, list[dict[str, Any]]] = {}
+            for table, request in page:
+                by_table.setdefault(table, []).append(request)
+            self._batch_write(by_table)
+
+        if len(pages) <= 1:
+            for page in pages:
+                write(page)
+            return
+        # a queue batch's evidence is several pages: send them at once, not one round trip each
+        with ThreadPoolExecutor(max_workers=min(len(pages), _PARALLEL_PAGES)) as pool:
+            for done in [pool.submit(write, page) for page in pages]:
+                done.result()
 
     def _event_item(self, profile_id: str, record: EventRecord) -> dict[str, Any]:
         return to_item(
