@@ -300,3 +300,20 @@ def test_one_event_fails_with_its_own_identity_read():
     repo.fail_owner_reads = 1
     with pytest.raises(RuntimeError, match="throttled"):
         sync.apply(event(identifiers=[phone("13800000030")]))
+
+
+def test_an_event_after_a_removal_of_its_identifier_in_the_same_batch_sees_the_removal():
+    """A POS row's phone removed, then a new member who took over that phone, in one batch and in
+    that order: the new member must not be written onto the old profile the batch read."""
+    repo = CountingRepository()
+    sync = ProfileSync(repo, lambda: RULES)
+    old = sync.apply(event(identifiers=[phone("13800000040"), member("OLD")], attributes={"name": "Old"}))
+    removal = event(at=10, type="identifiers.removed", identifiers=[phone("13800000040")])
+    newcomer = event(at=20, identifiers=[phone("13800000040")], attributes={"name": "New"})
+    batch = sync.batch([removal, newcomer])
+    batch.apply(removal)
+    created = batch.apply(newcomer)
+    batch.finish()
+    assert created.created and created.profile_id != old.profile_id
+    assert ProfileQueries(repo).find(RULES, "member_no", "OLD", "loyalty")["attributes"] == {"name": "Old"}
+    assert profile_by_phone(repo, "13800000040")["attributes"] == {"name": "New"}

@@ -350,6 +350,7 @@ class SyncBatch:
         self._identifiers: dict[str, ResolvedIdentifiers] = {}
         self._owners: Mapping[str, Owner] | None = None  # None: each event reads its own
         self._read_failure: Exception | None = None
+        self._removed_keys: set[str] = set()
         try:
             self._rules: Rules | Exception = core._rules()
         except Exception as exc:  # no valid configuration: every event of the batch fails with it
@@ -363,6 +364,14 @@ class SyncBatch:
             if event.type != IDENTIFIERS_REMOVED
             for identifier in self._identifiers[event.idempotency_key].linkable
         ]
+        # identifiers a removal in this batch may detach: whoever owned them when the batch was
+        # read says nothing about after the removal, so their events read the graph themselves
+        self._removed_keys = {
+            identifier.key
+            for event in events
+            if event.type == IDENTIFIERS_REMOVED
+            for identifier in self._identifiers[event.idempotency_key].linkable
+        }
         try:
             self._owners = core._repo.owners(keys) if keys else {}
         except Exception as exc:
@@ -382,8 +391,11 @@ class SyncBatch:
         identifiers = self._identifiers.get(event.idempotency_key)
         if identifiers is None:  # not part of the batch as built: nothing read for it yet
             identifiers = normalize_identifiers(event, rules)
+        owners = self._owners
+        if self._removed_keys and any(i.key in self._removed_keys for i in identifiers.linkable):
+            owners = None
         kept: list[Evidence] = []
-        outcome = self._core._sync(event, rules, identifiers, self._owners, kept.append)
+        outcome = self._core._sync(event, rules, identifiers, owners, kept.append)
         with self._lock:
             self._evidence.setdefault(event.idempotency_key, []).extend(kept)
         return outcome
