@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pymysql
 import pytest
 from scrm_local.aws import Clients
 from scrm_local.binlog import BinlogBridge, bridge_for_stack
@@ -79,9 +80,14 @@ def bridges() -> Iterator[list[BinlogBridge]]:
 
 
 def start_bridge(
-    bridges: list[BinlogBridge], mariadb: MariaDB, schema: str, kinesis: Any, checkpoint: Path
+    bridges: list[BinlogBridge],
+    mariadb: MariaDB,
+    schema: str,
+    kinesis: Any,
+    checkpoint: Path,
+    **options: Any,
 ) -> BinlogBridge:
-    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint)
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint, **options)
     bridges.append(bridge)
     bridge.start()
     assert bridge.ready.wait(20), "the bridge did not fix its start position"
@@ -424,6 +430,173 @@ def test_stop_interrupts_the_blocking_read_and_run_forever_honours_its_event(
     stop.set()
     thread.join(15)
     assert not thread.is_alive()
+
+
+# --- group commit -------------------------------------------------------------------------------
+class PutRecordsCalls:
+    """The PutRecords calls the real Kinesis client makes, by their number of records (a botocore
+    hook on the client: once per call, whatever the bridge itself counts)."""
+
+    def __init__(self, kinesis: Any) -> None:
+        self.sizes: list[int] = []
+        kinesis.meta.events.register("before-parameter-build.kinesis.PutRecords", self._count)
+
+    def _count(self, params: dict[str, Any], **_: Any) -> None:
+        self.sizes.append(len(params["Records"]))
+
+
+def saved_positions(bridge: BinlogBridge, crash_at: int | None = None) -> list[str]:
+    """The GTID states the bridge checkpoints from now on; its `crash_at`-th save crashes instead."""
+    saved: list[str] = []
+    save = bridge.checkpoints.save
+
+    def spy(source: str, position: BinlogPosition) -> None:
+        if crash_at is not None and len(saved) + 1 == crash_at:
+            raise SimulatedCrash
+        save(source, position)
+        saved.append(str(position.gtid))
+
+    bridge.checkpoints.save = spy  # type: ignore[method-assign]
+    return saved
+
+
+def commit_many(mariadb: MariaDB, schema: str, ids: range) -> list[str]:
+    """One single-row transaction per id (autocommit INSERTs in one round trip); their GTIDs."""
+    statements = ";".join(["INSERT INTO customers (id, name) VALUES (%s, %s)"] * len(ids))
+    flags = pymysql.constants.CLIENT.MULTI_STATEMENTS
+    with (
+        contextlib.closing(mariadb.connect(schema, client_flag=flags)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statements, [value for i in ids for value in (i, f"c{i}")])
+        while cursor.nextset():
+            pass
+        cursor.execute("SELECT @@last_gtid")
+        domain_server, last = str(cursor.fetchone()[0]).rsplit("-", 1)
+    # nothing else commits on this module's server meanwhile: the sequence numbers are consecutive
+    return [f"{domain_server}-{seq}" for seq in range(int(last) - len(ids) + 1, int(last) + 1)]
+
+
+def checkpointed(checkpoint: Path) -> str:
+    return str(json.loads(checkpoint.read_text())["gtid"])
+
+
+def has_read(bridge: BinlogBridge, gtid: str) -> bool:
+    return bridge.position is not None and bridge.position.gtid == gtid
+
+
+@pytest.mark.mariadb
+def test_many_small_transactions_share_a_few_put_records_calls_and_stop_sends_the_rest(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint).stop()  # fixes where to resume
+    gtids = commit_many(mariadb, schema, range(600))  # while the bridge is down
+    calls = PutRecordsCalls(kinesis)
+    # A linger far longer than the test: only PutRecords' limits and stop() send.
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint, linger=3600)
+    bridges.append(bridge)
+    saved = saved_positions(bridge)
+    bridge.start()
+
+    wait_for(lambda: has_read(bridge, gtids[-1]))
+    wait_for(lambda: saved == [gtids[499]])  # one full call, checkpointed after its last transaction
+    assert calls.sizes == [500]
+    assert checkpointed(checkpoint) == gtids[499]
+
+    bridge.stop()  # sends the 100 collected transactions and checkpoints them
+    assert calls.sizes == [500, 100]
+    assert saved == [gtids[499], gtids[-1]]
+    assert checkpointed(checkpoint) == gtids[-1]
+    assert [c.position for c in changes(kinesis)] == [f"{gtid}:1" for gtid in gtids]
+
+
+@pytest.mark.mariadb
+def test_a_transaction_larger_than_one_call_is_checkpointed_after_its_last_record(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    calls = PutRecordsCalls(kinesis)
+    bridge = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint, linger=3600)
+    bridges.append(bridge)
+    bridge.start()
+    assert bridge.ready.wait(20)
+    start = checkpointed(checkpoint)
+    saved = saved_positions(bridge)
+
+    placeholders = ",".join(["(%s, %s)"] * 1200)
+    values = tuple(value for i in range(1200) for value in (i, f"c{i}"))
+    insert = "INSERT INTO customers (id, name) VALUES " + placeholders  # noqa: S608 - placeholders only
+    big = commit(mariadb, schema, (insert, values))
+    wait_for(lambda: has_read(bridge, big))
+    wait_for(lambda: calls.sizes == [500, 500])  # two full calls at once; 200 records linger
+    assert saved == []
+    assert checkpointed(checkpoint) == start  # never a position inside the transaction
+
+    bridge.stop()
+    assert calls.sizes == [500, 500, 200]
+    assert saved == [big]
+    assert [c.position for c in changes(kinesis)] == [f"{big}:{n}" for n in range(1, 1201)]
+
+
+@pytest.mark.mariadb
+def test_a_crash_after_a_put_before_its_checkpoint_replays_only_the_window_after_the_checkpoint(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint).stop()
+    gtids = commit_many(mariadb, schema, range(600))
+    crashing = BinlogBridge(mariadb.url(schema), kinesis, STREAM, checkpoint, linger=0.2, heartbeat=0.5)
+    saved = saved_positions(crashing, crash_at=2)  # the second checkpoint never lands
+    crashed = threading.Event()
+
+    def run_until_crash() -> None:
+        try:
+            crashing.run_forever(threading.Event())
+        except SimulatedCrash:
+            crashed.set()
+
+    thread = threading.Thread(target=run_until_crash, daemon=True)
+    thread.start()
+    assert crashed.wait(30), "the bridge did not reach its second checkpoint"
+    thread.join(10)
+    (last_checkpoint,) = saved
+    assert checkpointed(checkpoint) == last_checkpoint
+    window = set(gtids[gtids.index(last_checkpoint) + 1 :])
+    sent_before_crash = stream_records(kinesis)
+
+    def gtid_of(record: dict[str, Any]) -> str:
+        return decode_dms(record["Data"], "").position.rsplit(":", 1)[0]
+
+    replayed = [r for r in sent_before_crash if gtid_of(r) in window]
+    assert replayed, "the crash came after a PutRecords: some records were sent past the checkpoint"
+
+    later = insert_customer(mariadb, schema, 1000)
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint)
+    found = wait_for_changes(kinesis, 601 + len(replayed))
+
+    assert {c.position for c in found} == {f"{gtid}:1" for gtid in [*gtids, later]}  # no gap
+    copies = Counter(r["Data"] for r in stream_records(kinesis))
+    assert len(stream_records(kinesis)) == 601 + len(replayed)
+    for record in sent_before_crash:  # duplicates only after the checkpoint, byte for byte
+        assert copies[record["Data"]] == (2 if gtid_of(record) in window else 1)
+    wait_for(lambda: checkpointed(checkpoint) == later)
+
+
+@pytest.mark.mariadb
+def test_the_linger_sends_a_lone_transaction_without_more_traffic(
+    mariadb: MariaDB, schema: str, kinesis: Any, tmp_path: Path, bridges: list[BinlogBridge]
+) -> None:
+    checkpoint = tmp_path / "checkpoint.json"
+    # No heartbeat within the test: only the linger can send the transaction.
+    start_bridge(bridges, mariadb, schema, kinesis, checkpoint, linger=0.1, heartbeat=3600)
+    calls = PutRecordsCalls(kinesis)
+    gtid = insert_customer(mariadb, schema, 1)
+
+    (change,) = wait_for_changes(kinesis, 1)
+    assert change.position == f"{gtid}:1"
+    assert calls.sizes == [1]
+    wait_for(lambda: checkpointed(checkpoint) == gtid)
 
 
 # --- the local stack ----------------------------------------------------------------------------

@@ -4,10 +4,13 @@ handling of each binlog event up to the checkpointed commit), and its wiring int
 
 - Every row of every WriteRows/UpdateRows/DeleteRows event becomes a DMS data record (the codec
   in `scrm_sync.domain.cdc`); table DDL becomes a DMS control record.
-- A transaction is buffered, put to Kinesis, and only then checkpointed (MariaDB: its GTID state;
-  MySQL: the binlog file/position after its commit). A crash between the two re-sends the
-  transaction with identical transaction-id / transaction-record-id, which the consumer
-  deduplicates, as it must for DMS (which does not deduplicate either).
+- A transaction is buffered until its commit, then handed to the group commit (`group_commit`),
+  which sends the records of many transactions in one PutRecords call (up to its limits, or once
+  a record has waited `linger`) and only then checkpoints the boundary after the last transaction
+  all of whose records are sent (MariaDB: its GTID state; MySQL: the binlog file/position after
+  its commit). A crash between the two re-sends those transactions with identical
+  transaction-id / transaction-record-id, which the consumer deduplicates, as it must for DMS
+  (which does not deduplicate either). Stopping sends what is collected and checkpoints it.
 - Without a checkpoint the bridge starts at the server's current position: rows that exist
   before that are the job of a full load (DMS full load in AWS, the incremental pull locally).
 - The server needs what DMS needs (binlog_format=ROW, binlog_row_image=FULL) plus
@@ -22,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,6 +42,7 @@ from ..settings import Settings
 from ..template import Template
 from .checkpoint import BinlogPosition, CheckpointFile
 from .ddl import table_ddl
+from .group_commit import LINGER_SECONDS, GroupCommit
 from .kinesis_sender import put_all_records
 from .source import MySqlSource
 from .stopping import BridgeStopped, InterruptibleConnections, silence_reconnect_warnings
@@ -52,7 +55,6 @@ log = logging.getLogger(__name__)
 CDC_STREAM_LOGICAL_ID = "CdcStream"
 
 HEARTBEAT_SECONDS = 2.0  # the server sends one when idle, so the loop sees an external stop
-CHECKPOINT_INTERVAL_SECONDS = 5.0  # bound on re-reading transactions of other schemas
 MAX_RECONNECT_DELAY_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -81,6 +83,7 @@ class BinlogBridge:
         start_from: StartFrom = "current",
         replica_server_id: int | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.source = MySqlSource.from_url(mysql_url)
         self.kinesis = kinesis
@@ -89,11 +92,14 @@ class BinlogBridge:
         self.tables = frozenset(tables)
         self.start_from = start_from
         self.heartbeat = heartbeat
+        self.linger = linger
         # The id this replica registers with; two replicas with one id disconnect each other.
         checkpoint_hash = zlib.crc32(str(checkpoint_path).encode())
         self.replica_server_id = replica_server_id or 1_000_000 + checkpoint_hash % 1_000_000
         self.ready = threading.Event()  # set once the start position is fixed
-        self.position: BinlogPosition | None = None  # the last boundary whose records are all sent
+        # The last transaction boundary read (its records sent or handed to the group commit);
+        # between sessions, the last one whose records are all sent, where the next one resumes.
+        self.position: BinlogPosition | None = None
         self._stop = threading.Event()
         self._stop_requested = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,8 +108,8 @@ class BinlogBridge:
         self._streaming = False  # this session has received events (resets the reconnect backoff)
         self._transaction: Transaction | None = None
         self._table_metadata = TableMetadataCache(self.source.schema)
+        self._commits: GroupCommit | None = None  # the session's sender
         self._saved: BinlogPosition | None = None
-        self._saved_at = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -153,8 +159,6 @@ class BinlogBridge:
                         "binlog bridge: streaming %s failed; retrying in %.1f s", self.source.label, delay
                     )
                 stop.wait(delay)
-        if self.position is not None and self.position != self._saved:
-            self._save(self.position)
         log.info("binlog bridge: stopped at %s", self.position.label if self.position else "no position")
 
     def _connect(self, **settings: Any) -> pymysql.connections.Connection:
@@ -166,11 +170,19 @@ class BinlogBridge:
         self._connections.forget()
         control = self._connect(**self.source.connection_settings(), autocommit=True)
         reader: BinLogStreamReader | None = None
+        commits: GroupCommit | None = None
         try:
             self._is_mariadb = "mariadb" in control.get_server_info().lower()
             if self.position is None:
                 self.position = self._start_position(control)
             self._transaction = None
+            commits = self._commits = GroupCommit(
+                lambda batch: put_all_records(self.kinesis, self.stream_name, batch, stop),
+                self._save,
+                start=self.position,
+                saved=self._saved,
+                linger=self.linger,
+            )
             self._table_metadata.clear()
             reader = self._reader(self.position)
             log.info(
@@ -186,13 +198,19 @@ class BinlogBridge:
                 if event is None:  # only when the server ends the dump
                     raise ConnectionError("the server ended the binlog stream")
                 self._streaming = True
-                self._handle(event, reader, control, stop)
+                commits.raise_failure()
+                self._handle(event, reader, control)
         finally:
             if reader is not None:
                 with contextlib.suppress(pymysql.err.Error, OSError):
                     reader.close()
             with contextlib.suppress(pymysql.err.Error, OSError):
                 control.close()
+            if commits is not None:
+                try:
+                    commits.close()  # sends what the session collected
+                finally:
+                    self.position = commits.position  # the next session resumes after what is sent
 
     def _start_position(self, control: pymysql.connections.Connection) -> BinlogPosition:
         saved = self.checkpoints.load(self.source.label)
@@ -244,11 +262,7 @@ class BinlogBridge:
 
     # --- events ------------------------------------------------------------------------------
     def _handle(
-        self,
-        event: Any,
-        reader: BinLogStreamReader,
-        control: pymysql.connections.Connection,
-        stop: threading.Event,
+        self, event: Any, reader: BinLogStreamReader, control: pymysql.connections.Connection
     ) -> None:
         if isinstance(event, MariadbGtidEvent):
             if self._transaction is not None and self._transaction.changes:
@@ -259,7 +273,7 @@ class BinlogBridge:
         elif isinstance(event, RowsEvent):
             self._add_rows(event, control)
         elif isinstance(event, XidEvent):
-            self._commit(event.timestamp, reader, stop)
+            self._commit(event.timestamp, reader)
         elif isinstance(event, QueryEvent):
             statement = event.query.strip()
             keyword = statement.split(None, 1)[0].upper() if statement else ""
@@ -268,7 +282,7 @@ class BinlogBridge:
             if keyword not in ("COMMIT", "ROLLBACK"):  # DDL (an implicit commit) or another statement
                 self._add_ddl(statement, utf8_text(event.schema))
             # ROLLBACK is logged only when non-transactional changes stay: they happened
-            self._commit(event.timestamp, reader, stop)
+            self._commit(event.timestamp, reader)
 
     def _current(self) -> Transaction:
         if self._transaction is None:
@@ -300,9 +314,9 @@ class BinlogBridge:
             self._current().changes.append(TableChange(ddl, statement))
             log.info("binlog bridge: %s on %s.%s", ddl.operation, schema, ddl.table)
 
-    def _commit(self, timestamp: int, reader: BinLogStreamReader, stop: threading.Event) -> None:
+    def _commit(self, timestamp: int, reader: BinLogStreamReader) -> None:
         transaction, self._transaction = self._transaction, None
-        assert self.position is not None
+        assert self.position is not None and self._commits is not None
         if self._is_mariadb:
             end = (
                 self.position.after_gtid(transaction.gtid)
@@ -311,25 +325,18 @@ class BinlogBridge:
             )
         else:
             end = BinlogPosition(log_file=reader.log_file, log_pos=reader.log_pos)
-        if transaction is not None and transaction.changes:
-            entries = transaction.entries(self.source.schema, datetime.fromtimestamp(timestamp, UTC))
-            put_all_records(self.kinesis, self.stream_name, entries, stop)
-            log.debug(
-                "binlog bridge: transaction %s: %d records (%s) sent",
-                transaction.transaction_id,
-                len(entries),
-                ", ".join(transaction.tables()),
-            )
-            self._save(end)
-        elif time.monotonic() - self._saved_at > CHECKPOINT_INTERVAL_SECONDS:
-            self._save(end)
+        committed_at = datetime.fromtimestamp(timestamp, UTC)
+        # A transaction with nothing to send still hands over its boundary, checkpointed once
+        # what precedes it is sent.
+        entries = transaction.entries(self.source.schema, committed_at) if transaction is not None else []
+        self._commits.add(entries, end)
         self.position = end
         if self._is_mariadb:
             reader.auto_position = end.gtid  # where mysql-replication's own reconnect resumes
 
     def _save(self, position: BinlogPosition) -> None:
         self.checkpoints.save(self.source.label, position)
-        self._saved, self._saved_at = position, time.monotonic()
+        self._saved = position
 
 
 # --- the local stack ---------------------------------------------------------------------------

@@ -70,6 +70,3 @@ class Transaction:
                 document = dms_document(row_change, self.transaction_id, record_id, change.primary_key)
             entries.append(stream_record(document))
         return entries
-
-    def tables(self) -> list[str]:
-        return sorted({c.ddl.table if isinstance(c, TableChange) else c.table for c in self.changes})
