@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 from .aws import Clients
 from .binlog import BinlogBridge, bridge_for_stack
 from .config_files import ConfigFiles, InvalidConfigFile, with_local_cache
-from .gateway import GatewayServer, RouteTable
 from .firehose_poller import FirehosePoller
+from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
 from .lambda_runtime import LambdaRuntime
 from .moto_server import MotoProcess

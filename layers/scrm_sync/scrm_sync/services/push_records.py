@@ -50,7 +50,13 @@ def landing_fields(request: WebhookRequest, note: str | None = None) -> dict[str
 
 
 def _encode(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
+    """UTF-8 JSON. A body that was not UTF-8 holds surrogate escapes of its bytes: those are
+    written as JSON escapes (\\udcff), so the document stays valid UTF-8 JSON for every reader
+    and `scrm replay` still gets the exact bytes back (it encodes with surrogateescape)."""
+    try:
+        return json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(document, ensure_ascii=True).encode("ascii")
 
 
 def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
@@ -75,7 +81,7 @@ def push_record(
         del fields["body"], fields["headers"], fields["query"]
         fields["landed_at"] = landed_at
     head = _encode(fields)[:-1]  # without its closing brace
-    events = b",".join(m.encode("utf-8", errors="surrogateescape") for m in messages)
+    events = b",".join(m.encode("utf-8") for m in messages)  # pydantic wrote them: valid UTF-8
     tail = b'],"enrichments":' + _encode(list(enrichments)) + b"}\n"
     return head + b',"events":[' + events + tail
 

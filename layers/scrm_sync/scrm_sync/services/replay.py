@@ -17,9 +17,10 @@ by its own `received_at` day. A push found twice (the stream delivers at least o
 once; `request_id` picks one push out of its batched object.
 
 A landed push that cannot be read, verified, parsed or mapped is skipped and reported (key,
-request id when known, reason, event kind when known) and the run goes on; the good events of a push are enqueued even
-when another event of it is skipped. Pushes the webhook could not map are listed from their
-mapping-failure records (`mapping_failures`), written under the landing bucket's quarantine.
+request id when known, reason, event kind when known) and the run goes on; the good events of a
+push are enqueued even when another event of it is skipped. Pushes the webhook could not map are
+listed from their mapping-failure records (`mapping_failures`), written under the landing
+bucket's quarantine.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ class WebhookReplay:
             try:
                 lines = list(landing_lines(self._archive.get(key)))
             except (*UNMAPPABLE_ERRORS, OSError, EOFError) as exc:  # gzip raises OSError / EOFError
-                report.skipped.append({"key": key, "reason": f"unreadable landing object: {type(exc).__name__}"})
+                report.skipped.append(
+                    {"key": key, "reason": f"unreadable landing object: {type(exc).__name__}"}
+                )
                 continue
             for number, line in lines:
                 where = {"key": key} if len(lines) == 1 else {"key": key, "line": str(number)}
@@ -148,7 +151,9 @@ class WebhookReplay:
                 if pushed and pushed in seen:
                     continue  # delivered twice: replayed once
                 seen.add(pushed)
-                self._replay_one(document, {**where, "request_id": pushed}, adapter, replay_credentials, rules, report)
+                self._replay_one(
+                    document, {**where, "request_id": pushed}, adapter, replay_credentials, rules, report
+                )
         return report
 
     def _landing_keys(self, channel: str, since: date, last: date) -> Iterator[str]:
@@ -209,7 +214,9 @@ class WebhookReplay:
         report.events += len(events)
 
 
-def _wanted(document: Mapping[str, Any], channel: str, since: date, last: date, request_id: str | None) -> bool:
+def _wanted(
+    document: Mapping[str, Any], channel: str, since: date, last: date, request_id: str | None
+) -> bool:
     """A push of this channel received in the range (and the one asked for), with its raw request:
     a record whose raw request was landed on its own (`landed_at`) is read from that object."""
     if document.get("channel") != channel or "landed_at" in document:
