@@ -49,7 +49,7 @@ def landing_fields(request: WebhookRequest, note: str | None = None) -> dict[str
     return document
 
 
-def _encode(document: Mapping[str, Any]) -> bytes:
+def _encode(document: Mapping[str, Any] | list[Any]) -> bytes:
     """UTF-8 JSON. A body that was not UTF-8 holds surrogate escapes of its bytes: those are
     written as JSON escapes (\\udcff), so the document stays valid UTF-8 JSON for every reader
     and `scrm replay` still gets the exact bytes back (it encodes with surrogateescape)."""
