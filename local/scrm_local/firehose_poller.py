@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_LOCAL_INTERVAL = 1.0
 READ_LIMIT = 10_000  # GetRecords' maximum
-_EXPRESSION = re.compile(r"!\{([a-z]+):([^}]*)\}")
+_EXPRESSION = re.compile(r"!\{([A-Za-z]+):([^}]*)\}")
 # Java DateTimeFormatter letters Firehose prefixes use, as strftime directives
 _DATE_PATTERN = re.compile(r"yyyy|MM|dd|HH|mm|ss")
 _STRFTIME = {"yyyy": "%Y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
