@@ -293,6 +293,7 @@ def test_a_stream_failure_is_a_503_and_the_platforms_retry_loses_nothing(tmp_pat
     with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as stack:
         kinesis = stack.client("kinesis")
         name = f"{stack.env['SCRM_STACK_NAME']}-WebhookStream"
+        shards = len(kinesis.list_shards(StreamName=name)["Shards"])
         kinesis.delete_stream(StreamName=name)  # the stream refuses every PutRecord
         body, headers = douyin_likes("open-outage-1", 4, "m-outage")
         status, _ = raw(stack, "POST", "/webhooks/douyin", body=body, headers=headers)
@@ -300,7 +301,7 @@ def test_a_stream_failure_is_a_503_and_the_platforms_retry_loses_nothing(tmp_pat
         assert profile(stack, "douyin_openid", "open-outage-1", DOUYIN["client_key"]) is None
 
         # the stream is back (same name and shards; nothing was ever written to it before)
-        kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        kinesis.create_stream(StreamName=name, ShardCount=shards)
         status, _ = raw(stack, "POST", "/webhooks/douyin", body=body, headers=headers)  # the retry
         assert status == 200
         stack.wait_drained()

@@ -150,3 +150,13 @@ def test_enrichment_requests_of_a_push_go_to_the_enrichment_queue_and_retry_when
 
     response, _ = invoke(handler(InMemoryProfileRepository(), InMemoryQueue(fail=True)), records, capsys)
     assert response == {"batchItemFailures": [{"itemIdentifier": "100"}]}
+
+
+def test_the_sample_event_shared_with_sam_local_invoke_syncs(handler, capsys):
+    """events/webhook_sync/push_records.json: what WebhookFunction wrote for the signed Douyin and
+    Youzan samples of events/webhook, as Lambda's Kinesis event source delivers it."""
+    repo = InMemoryProfileRepository()
+    event = json.loads((ROOT / "events" / "webhook_sync" / "push_records.json").read_text())
+    response = handler(repo, InMemoryQueue()).lambda_handler(event, LambdaContext())
+    assert response == {"batchItemFailures": []}
+    assert ProfileQueries(repo).find(RULES, "phone", "13800138000", None) is not None  # the Youzan buyer
