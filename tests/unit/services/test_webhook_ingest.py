@@ -138,6 +138,9 @@ def test_a_stream_outage_surfaces_for_a_platform_retry_and_nothing_is_acked(land
     ingest = WebhookIngest({"testchan": SignedJsonChannel()}, lambda: credentials, landing, stream)
     with pytest.raises(QueueUnavailable):  # the handler answers 503: the platform sends it again
         ingest.handle(request(json.dumps([EVENT]).encode()))
+    with pytest.raises(QueueUnavailable):  # an unmappable push is not recorded as landed either
+        ingest.handle(request(b"garbage"))
+    assert landing.objects == {}
     stream.fail = False
     assert ingest.handle(request(json.dumps([EVENT]).encode())).status == 200  # the retry is taken
     assert [d["request_id"] for d in stream.documents] == ["r-1"]

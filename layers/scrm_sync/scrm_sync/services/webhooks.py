@@ -188,11 +188,11 @@ class WebhookIngest:
             raise
         push = mapped.push
         drift_kinds = self._watch(request.channel, push)
-        if mapped.failures:
-            self._record_failures(request, mapped)
         # one record: the raw push for the landing bucket, its events for the sync, its enrichment
         # requests for the enrichment queue (forwarded by the stream's consumer, after the ack)
         self._write(request, [event.to_message() for event in mapped.events], push.enrichments)
+        if mapped.failures:  # after the write: a record never points at a push that was refused
+            self._record_failures(request, mapped)
         # the platform's success answer even when nothing could be mapped: the push is landed
         # and recorded, and a retry of the same bytes would fail the same way
         reply = adapter.ack(request, push)
