@@ -218,7 +218,7 @@ class WebhookIngest:
         empty = len(push_record(request, [], enrichments, landed_at=key))
         chunk: list[str] = []
         size = empty
-        for message in messages:  # each event is far below the limit (storable: < 400 KB)
+        for message in messages:  # each event is far below the limit (storable: at most 25 KB)
             length = len(message.encode("utf-8", errors="surrogateescape")) + 1
             if chunk and size + length > MAX_PUSH_RECORD_BYTES:
                 self._stream.put(push_record(request, chunk, enrichments, landed_at=key), request.request_id)
