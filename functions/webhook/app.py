@@ -1,4 +1,5 @@
-"""POST/GET /webhooks/{channel}: verify the platform's signature, land raw, enqueue, ack fast."""
+"""POST/GET /webhooks/{channel}: verify the platform's signature, map, write the push to the ingest
+stream (one PutRecord: Firehose lands it raw in S3, WebhookSyncFunction syncs it), ack fast."""
 
 from __future__ import annotations
 
@@ -38,9 +39,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     try:
         reply = webhooks().handle(request)
-    except QueueUnavailable:
-        logger.exception("webhook enqueue failed", extra={"channel": channel})
-        # the raw push is landed; a 503 makes the platform retry, and retries are harmless
+    except QueueUnavailable:  # StreamUnavailable: the ingest stream did not take the push's record
+        logger.exception("webhook push not accepted by the ingest stream", extra={"channel": channel})
+        # nothing was acked; a 503 makes the platform retry, and retries are harmless
         return {"statusCode": 503, "headers": {"content-type": "text/plain"}, "body": "retry later"}
     except NoValidConfiguration as exc:
         # no valid channels or rules document yet: the platform retries once it is fixed

@@ -17,6 +17,7 @@ NAME_PROPERTY: dict[str, str] = {
     "AWS::SQS::Queue": "QueueName",
     "AWS::S3::Bucket": "BucketName",
     "AWS::Kinesis::Stream": "Name",
+    "AWS::KinesisFirehose::DeliveryStream": "DeliveryStreamName",
     "AWS::SNS::Topic": "TopicName",
     "AWS::SecretsManager::Secret": "Name",
     "AWS::SSM::Parameter": "Name",
@@ -76,6 +77,8 @@ def resource_arn(res: ResourceName) -> str:
         return f"arn:{PARTITION}:s3:::{n}"
     if t == "AWS::Kinesis::Stream":
         return arn("kinesis", f"stream/{n}")
+    if t == "AWS::KinesisFirehose::DeliveryStream":
+        return arn("firehose", f"deliverystream/{n}")
     if t == "AWS::SNS::Topic":
         return arn("sns", n)
     if t == "AWS::SecretsManager::Secret":

@@ -50,6 +50,10 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", required=True, type=_day, help="first landing day (UTC), YYYY-MM-DD")
     parser.add_argument("--until", type=_day, help="last landing day (UTC), default today")
     parser.add_argument("--run-id", help="name of this replay; replaying a run id again changes nothing")
+    parser.add_argument(
+        "--request-id",
+        help="only this push (a mapping-failure record names it): picked out of its batched landing object",
+    )
 
 
 @command(
@@ -60,7 +64,7 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
 def replay(args: argparse.Namespace) -> int:
     with running_stack_replay() as service:
         try:
-            report = service.replay(args.source, args.since, args.until, args.run_id)
+            report = service.replay(args.source, args.since, args.until, args.run_id, args.request_id)
         except (LookupError, ValueError) as exc:
             raise CliError(str(exc)) from exc
     print(json.dumps(report.as_dict(), ensure_ascii=False), file=sys.stdout)

@@ -1,8 +1,9 @@
 """Create the template's resources in moto, in dependency order.
 
 Supported: DynamoDB tables (keys, GSIs/LSIs, streams, TTL), SQS queues (attributes, redrive),
-S3 buckets (versioning, object lock), Kinesis streams, SNS topics + subscriptions, Secrets
-Manager secrets, SSM parameters, EventBridge buses, CloudWatch Logs groups and alarms.
+S3 buckets (versioning, object lock), Kinesis streams, Firehose delivery streams (registered in
+moto; firehose_poller.py does their work), SNS topics + subscriptions, Secrets Manager secrets,
+SSM parameters, EventBridge buses, CloudWatch Logs groups and alarms.
 Everything else (IAM, API Gateway, Lambda, policies) has no local counterpart and is skipped.
 """
 
@@ -139,6 +140,25 @@ def _kinesis(clients: Clients, name: str, p: dict[str, Any]) -> None:
         clients("kinesis").create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
 
 
+def _delivery_stream(clients: Clients, name: str, p: dict[str, Any]) -> None:
+    """Registered in moto so it can be described; moto would not read its Kinesis source, so the
+    local stack's FirehosePoller delivers the records."""
+    args: dict[str, Any] = {"DeliveryStreamName": name}
+    if p.get("DeliveryStreamType"):
+        args["DeliveryStreamType"] = p["DeliveryStreamType"]
+    if p.get("KinesisStreamSourceConfiguration"):
+        args["KinesisStreamSourceConfiguration"] = p["KinesisStreamSourceConfiguration"]
+    s3 = p.get("ExtendedS3DestinationConfiguration")
+    if s3:
+        keys = ("BucketARN", "RoleARN", "Prefix", "ErrorOutputPrefix", "CompressionFormat")
+        destination: dict[str, Any] = {k: s3[k] for k in keys if k in s3}
+        hints = s3.get("BufferingHints")
+        if hints:
+            destination["BufferingHints"] = {k: int(v) for k, v in hints.items()}
+        args["ExtendedS3DestinationConfiguration"] = destination
+    clients("firehose").create_delivery_stream(**args)
+
+
 def _topic(clients: Clients, name: str, p: dict[str, Any]) -> None:
     sns = clients("sns")
     attributes = {k: _str(p[k]) for k in ("FifoTopic", "ContentBasedDeduplication") if k in p}
@@ -246,6 +266,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::SQS::Queue": _queue,
     "AWS::S3::Bucket": _bucket,
     "AWS::Kinesis::Stream": _kinesis,
+    "AWS::KinesisFirehose::DeliveryStream": _delivery_stream,
     "AWS::SNS::Topic": _topic,
     "AWS::SNS::Subscription": _subscription,
     "AWS::SecretsManager::Secret": _secret,

@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from .aws import Clients
 from .binlog import BinlogBridge, bridge_for_stack
 from .config_files import ConfigFiles, InvalidConfigFile, with_local_cache
+from .firehose_poller import FirehosePoller
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
 from .lambda_runtime import LambdaRuntime
@@ -146,6 +147,8 @@ class LocalStack:
             for stream in fn.stream_sources:
                 if stream.enabled:
                     self.pollers.append(StreamPoller(stream, self.invoke, clients, fn.arn))
+        for delivery in template.delivery_streams:  # a second consumer of its source stream
+            self.pollers.append(FirehosePoller(delivery, clients))
         for poller in self.pollers:
             poller.start()
         for poller in self.pollers:

@@ -28,6 +28,7 @@ IAM_AUTHORIZER = "AWS_IAM"
 DEFAULT_AUTHORIZER_TTL = 300  # API Gateway's AuthorizerResultTtlInSeconds when ReauthorizeEvery is unset
 
 __all__ = [
+    "DeliveryStreamSpec",
     "FunctionSpec",
     "HttpAuthorizer",
     "HttpRoute",
@@ -103,6 +104,21 @@ class StreamSource:
     max_retry_attempts: int = -1
     on_failure_arn: str | None = None
     enabled: bool = True
+
+
+@dataclass(frozen=True)
+class DeliveryStreamSpec:
+    """An AWS::KinesisFirehose::DeliveryStream with a Kinesis stream source and an S3 destination."""
+
+    logical_id: str
+    name: str
+    stream_arn: str
+    bucket: str
+    prefix: str
+    error_prefix: str
+    interval_seconds: float
+    size_bytes: int
+    compression: str = "UNCOMPRESSED"
 
 
 @dataclass(frozen=True)
@@ -228,6 +244,33 @@ class Template:
     @property
     def stream_sources(self) -> list[StreamSource]:
         return [src for fn in self.functions.values() for src in fn.stream_sources]
+
+    @cached_property
+    def delivery_streams(self) -> list[DeliveryStreamSpec]:
+        """Firehose delivery streams that read a Kinesis stream of this template into S3."""
+        found = []
+        for lid in self.logical_ids("AWS::KinesisFirehose::DeliveryStream"):
+            props = self.resolver.properties(lid)
+            source = props.get("KinesisStreamSourceConfiguration") or {}
+            s3 = props.get("ExtendedS3DestinationConfiguration") or props.get("S3DestinationConfiguration")
+            if props.get("DeliveryStreamType") != "KinesisStreamAsSource" or not source or not s3:
+                log.warning("%s: only Kinesis-to-S3 delivery streams run locally; skipped", lid)
+                continue
+            hints = s3.get("BufferingHints") or {}
+            found.append(
+                DeliveryStreamSpec(
+                    logical_id=lid,
+                    name=self.resolver.resource(lid).name,
+                    stream_arn=str(source["KinesisStreamARN"]),
+                    bucket=str(s3["BucketARN"]).rsplit(":", 1)[-1],
+                    prefix=str(s3.get("Prefix", "")),
+                    error_prefix=str(s3.get("ErrorOutputPrefix", "")),
+                    interval_seconds=float(hints.get("IntervalInSeconds", 300)),
+                    size_bytes=int(float(hints.get("SizeInMBs", 5)) * 1024 * 1024),
+                    compression=str(s3.get("CompressionFormat", "UNCOMPRESSED")),
+                )
+            )
+        return found
 
     @property
     def schedules(self) -> list[ScheduleSpec]:

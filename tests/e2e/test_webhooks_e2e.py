@@ -1,8 +1,11 @@
 """Channel webhooks through the HTTP endpoints of `scrm local run`: the published vectors, signed
-pushes that end in profiles, and forged or garbage requests answered 401/400 (never 5xx)."""
+pushes that end in profiles (one stream record each, acked once the stream took it) and in a
+batched landing object `scrm replay` reads, a stream outage answered 503, and forged or garbage
+requests answered 401/400 (never 5xx)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
@@ -10,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -211,3 +215,96 @@ def test_youzan_trade_push_ends_in_the_buyers_profile_and_timeline(stack_a):
 def test_unconfigured_channels_and_methods_are_clear_4xx(stack_a):
     assert raw(stack_a, "POST", "/webhooks/tmall", body=b"{}")[0] == 404
     assert raw(stack_a, "GET", "/webhooks/youzan")[0] == 405
+
+
+# ------------------------------------------------------------ one stream record per push
+
+
+def douyin_likes(open_id: str, likes: int, msg_id: str) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(
+        {
+            "event": "new_video_digg",
+            "from_user_id": open_id,
+            "client_key": DOUYIN["client_key"],
+            "content": {"item_id": "v-1", "digg_count": likes, "create_time": int(time.time())},
+        }
+    ).encode()
+    signature = hashlib.sha1(DOUYIN["client_secret"].encode() + body).hexdigest()  # noqa: S324
+    return body, {"X-Douyin-Signature": signature, "Msg-Id": msg_id, "Content-Type": "application/json"}
+
+
+def stream_documents(stack: RunningStack) -> list[dict]:
+    """Every record of the webhook ingest stream, as JSON."""
+    kinesis = stack.client("kinesis")
+    name = f"{stack.env['SCRM_STACK_NAME']}-WebhookStream"
+    documents = []
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        documents += [json.loads(r["Data"]) for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+    return documents
+
+
+def landed_lines(stack: RunningStack) -> list[tuple[str, dict]]:
+    """(object key, push) of every line of the batched landing objects."""
+    s3 = stack.client("s3")
+    bucket = f"{stack.env['SCRM_STACK_NAME']}-landingbucket".lower()
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="raw/webhooks/dt=").get("Contents", [])
+    found = []
+    for item in listed:
+        body = gzip.decompress(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+        found += [(item["Key"], json.loads(line)) for line in body.splitlines() if line.strip()]
+    return found
+
+
+def test_a_signed_push_is_acked_after_the_stream_took_it_then_synced_landed_and_replayable(stack_a):
+    body, headers = douyin_likes("open-stream-1", 3, "m-stream-1")
+    status, reply = raw(stack_a, "POST", "/webhooks/douyin", body=body, headers=headers)
+    assert (status, reply) == (200, b"{}")
+    # acked only after PutRecord succeeded: the record is in the stream as the ack arrives
+    (record,) = [d for d in stream_documents(stack_a) if d["body"] == body.decode()]
+    assert [e["attributes"]["interaction_index"] for e in record["events"]] == [3]
+
+    stack_a.wait_drained()  # the sync and the delivery stream (its buffer interval, 1 s locally)
+    found = profile(stack_a, "douyin_openid", "open-stream-1", DOUYIN["client_key"])
+    assert found is not None and found["attributes"]["interaction_index"] == 3
+    (key, landed) = next((k, d) for k, d in landed_lines(stack_a) if d["request_id"] == record["request_id"])
+    assert key.endswith(".gz") and landed["body"] == body.decode() and landed["channel"] == "douyin"
+
+    today = datetime.now(UTC).date().isoformat()
+    replayed = stack_a.scrm(
+        "replay",
+        "--source",
+        "douyin",
+        "--since",
+        today,
+        "--request-id",
+        record["request_id"],
+        "--run-id",
+        "e2e",
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["pushes"] == 1 and json.loads(replayed.stdout)["events"] == 1
+
+
+def test_a_stream_failure_is_a_503_and_the_platforms_retry_loses_nothing(tmp_path):
+    path = channels_file(tmp_path, vectors.A["credentials"])
+    with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as stack:
+        kinesis = stack.client("kinesis")
+        name = f"{stack.env['SCRM_STACK_NAME']}-WebhookStream"
+        shards = len(kinesis.list_shards(StreamName=name)["Shards"])
+        kinesis.delete_stream(StreamName=name)  # the stream refuses every PutRecord
+        body, headers = douyin_likes("open-outage-1", 4, "m-outage")
+        status, _ = raw(stack, "POST", "/webhooks/douyin", body=body, headers=headers)
+        assert status == 503  # nothing acked: the platform sends it again
+        assert profile(stack, "douyin_openid", "open-outage-1", DOUYIN["client_key"]) is None
+
+        # the stream is back (same name and shards; nothing was ever written to it before)
+        kinesis.create_stream(StreamName=name, ShardCount=shards)
+        status, _ = raw(stack, "POST", "/webhooks/douyin", body=body, headers=headers)  # the retry
+        assert status == 200
+        stack.wait_drained()
+        found = profile(stack, "douyin_openid", "open-outage-1", DOUYIN["client_key"])
+        assert found is not None and found["attributes"]["interaction_index"] == 4
+        assert [d["body"] for _, d in landed_lines(stack)] == [body.decode()]  # landed once

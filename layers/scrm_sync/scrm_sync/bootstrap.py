@@ -25,7 +25,7 @@ from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
-from .adapters.messaging import KinesisChangeStream, S3RawLanding, SqsEventQueue
+from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
 from .adapters.send_counts import DynamoSendCounts
 from .adapters.watermarks import DynamoWatermarkStore
@@ -64,6 +64,7 @@ from .settings import (
     RulesSettings,
     SyncSettings,
     WebhookExtrasSettings,
+    WebhookStreamSettings,
 )
 
 _BOTO_CONFIG = Config(
@@ -72,6 +73,12 @@ _BOTO_CONFIG = Config(
     read_timeout=5,
     max_pool_connections=32,
     parameter_validation=False,  # the models are validated by pydantic first; saves ~10% CPU per call
+)
+
+# The webhook's one AWS call is on the platform's ack deadline (WeCom: 5 s): a few quick attempts,
+# then a 503 and the platform's own retry, rather than botocore's long adaptive backoff.
+_ACK_PATH_CONFIG = _BOTO_CONFIG.merge(
+    Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=1, read_timeout=2)
 )
 
 T = TypeVar("T")
@@ -92,6 +99,7 @@ def reset() -> None:
         cached.cache_clear()  # type: ignore[attr-defined]
     _settings.cache_clear()
     client.cache_clear()
+    ack_path_client.cache_clear()
 
 
 # --- environment and clients ----------------------------------------------------------------------
@@ -109,6 +117,12 @@ def _settings(model: type[EnvSettings]) -> EnvSettings:
 def client(service: str) -> Any:
     """One boto3 client per service (boto3 clients are thread-safe; sessions are not)."""
     return boto3.session.Session().client(service, config=_BOTO_CONFIG)  # type: ignore[call-overload]
+
+
+@cache
+def ack_path_client(service: str) -> Any:
+    """A client for a call the platform's ack waits on: short timeouts and few retries."""
+    return boto3.session.Session().client(service, config=_ACK_PATH_CONFIG)  # type: ignore[call-overload]
 
 
 # --- configuration documents ----------------------------------------------------------------------
@@ -164,6 +178,11 @@ def landing() -> S3RawLanding:
 
 
 @factory
+def push_stream() -> KinesisPushStream:
+    return KinesisPushStream(ack_path_client("kinesis"), settings(WebhookStreamSettings).webhook_stream_name)
+
+
+@factory
 def schema_registry() -> DynamoSchemaRegistry | None:
     """Where webhooks record the source schemas they saw, or None (SCHEMA_TABLE unset)."""
     table = settings(WebhookExtrasSettings).schema_table
@@ -196,15 +215,13 @@ def unlink() -> IdentityUnlink:
 @factory
 def webhooks() -> WebhookIngest:
     registry = schema_registry()
-    extras = settings(WebhookExtrasSettings)
     return WebhookIngest(
         ADAPTERS,
         credentials_document(),
         landing(),
-        ingest_queue(),
+        push_stream(),
         rules_document(),
         SchemaWatch(registry, rules_document()) if registry else None,
-        enrichment_queue() if extras.enrichment_queue_url else None,
     )
 
 

@@ -120,7 +120,12 @@ class WebhookExtrasSettings(EnvSettings):
     """Optional webhook features: empty = off."""
 
     schema_table: str = Field("", alias="SCHEMA_TABLE")
-    enrichment_queue_url: str = Field("", alias="ENRICHMENT_QUEUE_URL")
+
+
+class WebhookStreamSettings(EnvSettings):
+    """The webhook ingest stream: one record per push (landed by Firehose, synced by its consumer)."""
+
+    webhook_stream_name: str = Field(alias="WEBHOOK_STREAM_NAME", min_length=1)
 
 
 class EnrichmentQueueSettings(EnvSettings):

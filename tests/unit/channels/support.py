@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream
 from scrm_sync.channels.base import ChannelAdapter, MalformedPush, SignatureInvalid, WebhookRequest
 from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.services.webhooks import WebhookIngest
@@ -29,8 +29,8 @@ def call_every_entry_point(
 
 def webhook_ingest_for(
     adapter: ChannelAdapter, credentials: Mapping[str, Any]
-) -> tuple[WebhookIngest, InMemoryLanding, InMemoryQueue]:
-    """The real webhook flow for one channel, with in-memory landing and queue."""
-    landing, queue = InMemoryLanding(), InMemoryQueue()
+) -> tuple[WebhookIngest, InMemoryLanding, InMemoryPushStream]:
+    """The real webhook flow for one channel, with in-memory landing and ingest stream."""
+    landing, queue = InMemoryLanding(), InMemoryPushStream()
     loaded = load_credentials({adapter.name: dict(credentials)})
     return WebhookIngest({adapter.name: adapter}, lambda: loaded, landing, queue), landing, queue

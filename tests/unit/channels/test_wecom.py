@@ -5,7 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream
 from scrm_sync.channels.base import MalformedPush, SignatureInvalid
 from scrm_sync.channels.wechat_crypto import WeChatCrypto
 from scrm_sync.channels.wecom import ADAPTER, WeComAdapter
@@ -328,7 +328,7 @@ def test_url_check_without_echostr_is_malformed():
 
 @pytest.fixture
 def flow():
-    landing, queue = InMemoryLanding(), InMemoryQueue()
+    landing, queue = InMemoryLanding(), InMemoryPushStream()
     credentials = load_credentials({"wecom": DEV_WECOM})
     return WebhookIngest({"wecom": WeComAdapter()}, lambda: credentials, landing, queue), landing, queue
 
@@ -338,7 +338,7 @@ def test_valid_push_is_landed_enqueued_and_acked(flow):
     push = signed_push(contact_event("add_external_contact"))
     reply = ingest.handle(push)
     assert (reply.status, reply.body) == (200, "")
-    assert landing.keys("raw/webhooks/wecom/") and not landing.keys("quarantine/")
+    assert queue.documents[0]["channel"] == "wecom" and not landing.keys("quarantine/")
     (message,) = queue.messages
     event = CanonicalEvent.model_validate_json(message)
     assert event.type == "profile.updated" and event.identifiers[0].value == EXTERNAL
@@ -356,6 +356,6 @@ def test_forged_push_is_401_and_quarantined(flow):
 
 def test_url_check_through_the_flow():
     credentials = load_credentials({"wecom": A["credentials"]})
-    ingest = WebhookIngest({"wecom": ADAPTER}, lambda: credentials, InMemoryLanding(), InMemoryQueue())
+    ingest = WebhookIngest({"wecom": ADAPTER}, lambda: credentials, InMemoryLanding(), InMemoryPushStream())
     reply = ingest.handle(request("GET", A["get"]))
     assert (reply.status, reply.body) == (200, A["echo"])

@@ -200,7 +200,7 @@ def test_through_webhook_ingest():
     assert (reply.status, reply.body) == (200, SUCCESS)
     assert len(queue.messages) == 1
     assert json.loads(queue.messages[0])["order"]["order_id"] == "E20261124100000012345"
-    assert landing.keys("raw/webhooks/youzan/")
+    assert queue.documents[0]["channel"] == "youzan" and queue.documents[0]["body"]  # landed raw
     forged = ingest.handle(req(body, {"event-sign": sign(body, secret="forger")}))
     assert forged.status == 401 and len(queue.messages) == 1
     assert landing.keys("quarantine/webhooks/youzan/")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue, InMemorySchemaRegistry
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream, InMemorySchemaRegistry
 from scrm_sync.channels import ADAPTERS
 from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.domain.rules import load_rules
@@ -62,10 +62,9 @@ def handler() -> types.ModuleType:
         ADAPTERS,
         lambda: CREDENTIALS,
         InMemoryLanding(),
-        InMemoryQueue(),
+        InMemoryPushStream(),
         lambda: RULES,
         SchemaWatch(InMemorySchemaRegistry(), lambda: RULES),
-        InMemoryQueue(),
     )
     module.webhooks = lambda: webhooks  # type: ignore[attr-defined]
     return module

@@ -71,6 +71,7 @@ def test_mapping_failures_lists_the_records_as_json(stack, capsys):
     assert cli.main(["mapping-failures", "--source", "douyin", "--since", DAY.isoformat()]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["channel"] == "douyin" and record["failures"][0]["kind"] == "new_video_digg"
-    assert record["landing_key"].startswith("raw/webhooks/douyin/")
+    assert record["landing_prefix"].startswith("raw/webhooks/dt=")
+    assert record["replay"].startswith("scrm replay --source douyin --since ")
     assert cli.main(["mapping-failures", "--since", "2099-01-01"]) == 0
     assert json.loads(capsys.readouterr().out) == []

@@ -121,20 +121,28 @@ def test_the_service_enqueues_the_enriched_event_and_needs_the_secret(fake):
         ContactEnrichment(lambda: without_secret, lambda c: None, queue).enrich(REQUEST)
 
 
-def test_the_webhook_queues_enrichment_for_new_and_edited_contacts_only():
-    from scrm_sync.adapters.memory import InMemoryLanding
+def test_the_webhook_sends_enrichment_for_new_and_edited_contacts_only_in_the_push_record():
+    from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream
     from scrm_sync.channels.wecom import ADAPTER
     from scrm_sync.services.webhooks import WebhookIngest
 
     from tests.unit.channels.test_wecom import DEV_WECOM, EXTERNAL, contact_event, signed_push
 
+    class EnrichmentsOf:
+        """The enrichment requests the pushes' records carry (the stream's consumer queues them)."""
+
+        def __init__(self, stream: InMemoryPushStream) -> None:
+            self.stream = stream
+
+        @property
+        def messages(self) -> list[str]:
+            return [json.dumps(r) for d in self.stream.documents for r in d["enrichments"]]
+
     def flow(credentials):
-        queue, enrichment_queue = InMemoryQueue(), InMemoryQueue()
+        queue = InMemoryPushStream()
         loaded = load_credentials({"wecom": credentials})
-        ingest = WebhookIngest(
-            {"wecom": ADAPTER}, lambda: loaded, InMemoryLanding(), queue, enrichment_queue=enrichment_queue
-        )
-        return ingest, queue, enrichment_queue
+        ingest = WebhookIngest({"wecom": ADAPTER}, lambda: loaded, InMemoryLanding(), queue)
+        return ingest, queue, EnrichmentsOf(queue)
 
     ingest, queue, enrichment_queue = flow({**DEV_WECOM, "secret": SECRET})
     assert ingest.handle(signed_push(contact_event("add_external_contact"))).status == 200

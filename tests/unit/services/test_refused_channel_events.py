@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream, InMemoryQueue
 from scrm_sync.channels.base import RefusedEvent
 from scrm_sync.channels.doudian import DoudianAdapter
 from scrm_sync.channels.douyin import DouyinAdapter
@@ -19,6 +19,7 @@ from scrm_sync.domain.rules import load_rules
 from scrm_sync.services.replay import WebhookReplay
 from scrm_sync.services.webhooks import WebhookIngest
 
+from tests.landing_support import deliver
 from tests.unit.channels import test_doudian as doudian
 from tests.unit.channels import test_douyin as douyin
 from tests.unit.channels import test_youzan as youzan
@@ -92,9 +93,9 @@ def test_douyin_refused_event_is_acked_recorded_counted_and_not_queued():
     reply = ingest.handle(douyin.req(douyin_overflowing_likes(), {"msg-id": "m-big"}))
     assert (reply.status, reply.body, reply.unmappable) == (200, "{}", 1)
     assert queue.messages == []
-    (raw_key,) = landing.keys("raw/webhooks/douyin/")
+    (landed,) = queue.documents  # landed raw through the stream, with no events
     record = only_record(landing, "douyin")
-    assert record["landing_key"] == raw_key and record["events_enqueued"] == 0
+    assert record["request_id"] == landed["request_id"] and record["events_enqueued"] == 0
     assert record["failures"] == [
         {"kind": "new_video_digg", "stage": "mapping", "reason": DOUYIN_LIKES_REFUSED}
     ]
@@ -169,8 +170,8 @@ def test_replay_skips_and_reports_refused_events_and_replays_the_rest():
     adapters = {"douyin": DouyinAdapter(), "doudian": DoudianAdapter(), "youzan": YouzanAdapter()}
     credentials = load_credentials({"douyin": douyin.CREDS, "doudian": doudian.CREDS, "youzan": youzan.CREDS})
     rules = load_rules({})
-    landing = InMemoryLanding()
-    ingest = WebhookIngest(adapters, lambda: credentials, landing, InMemoryQueue(), lambda: rules)
+    landing, stream = InMemoryLanding(), InMemoryPushStream()
+    ingest = WebhookIngest(adapters, lambda: credentials, landing, stream, lambda: rules)
     doudian_body = json.dumps(
         [doudian_paid("d-good"), doudian_paid("d-bad", pay_amount=FORTY_DIGITS)]
     ).encode()
@@ -180,6 +181,7 @@ def test_replay_skips_and_reports_refused_events_and_replays_the_rest():
         "yz": youzan.req(youzan_paid(payment=FORTY_DIGITS)),
     }.items():
         assert ingest.handle(replace(request, request_id=request_id)).status == 200
+    (batched,) = deliver(stream, landing, per_object=10)  # the delivery stream lands all three
 
     replay_queue = InMemoryQueue()
     replay = WebhookReplay(adapters, lambda: credentials, landing, replay_queue, lambda: rules)
@@ -196,5 +198,12 @@ def test_replay_skips_and_reports_refused_events_and_replays_the_rest():
     expected["youzan"] = ("trade_TradePaid", TOTAL_REFUSED)
     for channel, (kind, reason) in expected.items():
         (skipped,) = reports[channel].skipped
-        (raw_key,) = landing.keys(f"raw/webhooks/{channel}/")
-        assert skipped == {"key": raw_key, "kind": kind, "stage": "mapping", "reason": reason}
+        request_id = {"douyin": "dy", "doudian": "dd", "youzan": "yz"}[channel]
+        assert skipped == {
+            "key": batched,
+            "line": str(list(expected).index(channel) + 1),
+            "request_id": request_id,
+            "kind": kind,
+            "stage": "mapping",
+            "reason": reason,
+        }

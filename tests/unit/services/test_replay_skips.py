@@ -1,12 +1,14 @@
 """`scrm replay` over landed pushes of which some cannot be mapped: the run finishes, the good
-events are enqueued, each bad object is reported (key, reason, kind); and the webhook's
-mapping-failure records are listed for the operator."""
+events are enqueued, each bad push is reported (its batched object's key, its request id, reason,
+kind); and the webhook's mapping-failure records are listed for the operator, each naming the
+push a replay picks out of its batched object."""
 
+import gzip
 import json
 from dataclasses import replace
 from datetime import date, timedelta
 
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream, InMemoryQueue
 from scrm_sync.channels.doudian import DoudianAdapter
 from scrm_sync.channels.douyin import DouyinAdapter
 from scrm_sync.domain.credentials import load_credentials
@@ -14,6 +16,7 @@ from scrm_sync.domain.rules import Rules, load_rules
 from scrm_sync.services.replay import WebhookReplay
 from scrm_sync.services.webhooks import WebhookIngest
 
+from tests.landing_support import deliver
 from tests.unit.channels import test_doudian as doudian
 from tests.unit.channels import test_douyin as douyin
 from tests.unit.services.test_unmappable_pushes import OVERFLOWING_DIGG, doudian_message
@@ -36,10 +39,11 @@ POINTS_RULES = load_rules(
 
 
 def land_pushes() -> InMemoryLanding:
-    """What the webhook landed on DAY: two good Douyin pushes, the overflowing one, and a
-    Doudian push with one good and one overflowing message."""
-    landing = InMemoryLanding()
-    webhook = WebhookIngest(ADAPTERS, lambda: CREDENTIALS, landing, InMemoryQueue(), lambda: POINTS_RULES)
+    """What the webhook landed on DAY (through the delivery stream, two pushes per batched object):
+    two good Douyin pushes, the overflowing one, and a Doudian push with one good and one
+    overflowing message."""
+    landing, stream = InMemoryLanding(), InMemoryPushStream()
+    webhook = WebhookIngest(ADAPTERS, lambda: CREDENTIALS, landing, stream, lambda: POINTS_RULES)
     digg = douyin.envelope("new_video_digg", {"item_id": "v-1", "digg_count": 7})
     for number, request in enumerate(
         [
@@ -51,6 +55,7 @@ def land_pushes() -> InMemoryLanding:
         webhook.handle(replace(request, request_id=f"douyin-{number}"))
     body = json.dumps([doudian_message("d-good", 5), doudian_message("d-bad", "1e400")])
     webhook.handle(replace(doudian.req(body.replace('"1e400"', "1e400").encode()), request_id="doudian-0"))
+    deliver(stream, landing)
     return landing
 
 
@@ -59,7 +64,12 @@ def replayer(landing: InMemoryLanding, rules: Rules, queue: InMemoryQueue) -> We
 
 
 def raw_key(landing: InMemoryLanding, request_id: str) -> str:
-    (key,) = [k for k in landing.keys("raw/") if k.endswith(f"-{request_id}.json")]
+    """The batched landing object holding this push."""
+    (key,) = [
+        k
+        for k in landing.keys("raw/")
+        if f'"request_id": "{request_id}"'.encode() in gzip.decompress(landing.get(k))
+    ]
     return key
 
 
@@ -73,7 +83,7 @@ def test_an_unmappable_object_is_skipped_and_reported_and_the_run_finishes():
     assert (report.pushes, report.events) == (3, 2)
     assert replayed_ids(queue) == {"m-1~replay:r1", "m-2~replay:r1"}
     (skipped,) = report.skipped
-    assert skipped["key"] == raw_key(landing, "douyin-2")
+    assert (skipped["key"], skipped["request_id"]) == (raw_key(landing, "douyin-2"), "douyin-2")
     assert skipped["kind"] == "new_video_digg" and skipped["stage"] == "mapping" and skipped["reason"]
     assert report.as_dict()["skipped"] == [skipped]
 
@@ -90,7 +100,11 @@ def test_the_good_messages_of_a_partly_unmappable_push_are_replayed():
     report = replayer(landing, POINTS_RULES, queue).replay("doudian", DAY, DAY, "r2")
     assert (report.pushes, report.events) == (1, 1) and replayed_ids(queue) == {"d-good~replay:r2"}
     (skipped,) = report.skipped
-    assert (skipped["key"], skipped["kind"]) == (raw_key(landing, "doudian-0"), "101")
+    assert (skipped["key"], skipped["request_id"], skipped["kind"]) == (
+        raw_key(landing, "doudian-0"),
+        "doudian-0",
+        "101",
+    )
 
 
 def test_unreadable_and_unparseable_objects_are_skipped_with_their_key():
@@ -114,7 +128,13 @@ def test_mapping_failure_records_are_listed_by_channel_and_day():
     ]
     (record,) = replay.mapping_failures("douyin", since=DAY)
     assert record["key"].startswith(f"quarantine/mapping-failures/douyin/dt={DAY.isoformat()}/")
-    assert record["landing_key"] == raw_key(landing, "douyin-2")
+    assert record["landing_prefix"] == f"raw/webhooks/dt={DAY.isoformat()}/"
+    assert raw_key(landing, "douyin-2").startswith(record["landing_prefix"])
+    assert record["replay"].endswith(f"--since {DAY.isoformat()} --request-id douyin-2")
+    # and that is what `scrm replay` picks out of the day's batched objects
+    queue = InMemoryQueue()
+    picked = replayer(landing, ITEM_RULES, queue).replay("douyin", DAY, DAY, "fix", request_id="douyin-2")
+    assert (picked.pushes, picked.events) == (1, 1) and replayed_ids(queue) == {"m-inf~replay:fix"}
     assert [f["kind"] for f in record["failures"]] == ["new_video_digg"]
     assert replay.mapping_failures("douyin", since=DAY + timedelta(days=1)) == []
     assert replay.mapping_failures("youzan") == []

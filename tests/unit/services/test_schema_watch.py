@@ -4,7 +4,7 @@ each drift recorded once; and through the webhook flow, a renamed Douyin field."
 import json
 from datetime import UTC, datetime
 
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue, InMemorySchemaRegistry
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream, InMemorySchemaRegistry
 from scrm_sync.channels.douyin import DouyinAdapter
 from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.domain.rules import load_rules
@@ -79,7 +79,7 @@ def test_a_renamed_douyin_field_through_the_webhook_flow():
         {"douyin": DouyinAdapter()},
         lambda: credentials,
         InMemoryLanding(),
-        InMemoryQueue(),
+        InMemoryPushStream(),
         lambda: rules,
         SchemaWatch(registry, lambda: rules, clock=lambda: NOW),
     )
@@ -101,7 +101,7 @@ def test_a_failing_registry_never_fails_the_webhook():
 
     rules = load_rules({})
     credentials = load_credentials({"douyin": CREDS})
-    queue = InMemoryQueue()
+    queue = InMemoryPushStream()
     ingest = WebhookIngest(
         {"douyin": DouyinAdapter()},
         lambda: credentials,

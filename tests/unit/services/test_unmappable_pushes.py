@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from scrm_sync.adapters.memory import InMemoryLanding, InMemoryQueue
+from scrm_sync.adapters.memory import InMemoryLanding, InMemoryPushStream
 from scrm_sync.channels.doudian import DoudianAdapter
 from scrm_sync.channels.douyin import DouyinAdapter
 from scrm_sync.domain.credentials import load_credentials
@@ -23,7 +23,7 @@ SECRET_PHONE = "13800138000"
 
 
 def webhook(channel_adapter, credentials, rules=None):
-    landing, queue = InMemoryLanding(), InMemoryQueue()
+    landing, queue = InMemoryLanding(), InMemoryPushStream()
     loaded = load_credentials({channel_adapter.name: credentials})
     rules = rules or load_rules({})
     ingest = WebhookIngest(
@@ -44,13 +44,17 @@ def test_a_signed_douyin_push_with_an_overflowing_count_is_acked_recorded_and_no
     reply = ingest.handle(request)
     assert (reply.status, reply.body, reply.unmappable) == (200, "{}", 1)  # Douyin's success ack
     assert queue.messages == []
-    (raw_key,) = landing.keys("raw/webhooks/douyin/")
-    assert not landing.keys("quarantine/webhooks/")  # authentic: not treated as forged or garbage
+    (landed,) = queue.documents  # the raw push, landed through the stream with no events
+    assert landed["request_id"] == "req-1" and landed["events"] == [] and landed["body"]
+    assert not landing.keys("quarantine/webhooks/") and not landing.keys(
+        "raw/"
+    )  # authentic: not treated as forged or garbage
 
     record = only_record(landing, "douyin")
     assert record["channel"] == "douyin" and record["request_id"] == "req-1"
     assert record["received_at"] == douyin.RECEIVED.isoformat()
-    assert record["landing_key"] == raw_key and record["events_enqueued"] == 0
+    assert record["landing_prefix"] == f"raw/webhooks/dt={douyin.RECEIVED:%Y-%m-%d}/"
+    assert record["replay"].endswith("--request-id req-1") and record["events_enqueued"] == 0
     (failure,) = record["failures"]
     assert failure["kind"] == "new_video_digg" and failure["stage"] == "mapping" and failure["reason"]
     text = json.dumps(record)
@@ -71,11 +75,11 @@ def test_an_unparseable_authentic_push_is_acked_with_the_success_body_not_400():
 
 
 def test_a_forged_push_is_still_refused_and_never_recorded_as_a_mapping_failure():
-    ingest, landing, _ = webhook(DouyinAdapter(), douyin.CREDS)
+    ingest, landing, stream = webhook(DouyinAdapter(), douyin.CREDS)
     forged = douyin.req(OVERFLOWING_DIGG, {"x-douyin-signature": douyin.sign(OVERFLOWING_DIGG, "forger")})
     assert ingest.handle(forged).status == 401
     assert landing.keys("quarantine/webhooks/douyin/") and not landing.keys("quarantine/mapping-failures/")
-    assert not landing.keys("raw/")
+    assert not landing.keys("raw/") and stream.records == []
 
 
 def doudian_message(msg_id: str, points) -> dict:

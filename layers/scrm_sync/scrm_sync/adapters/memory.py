@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ from ..services.ports import (
     Owner,
     SplitPlan,
     StoredObject,
+    StreamWriteFailed,
 )
 from ..services.schema_watch import DriftRecord
 
@@ -394,6 +396,29 @@ class InMemoryQueue:
             return [message_id for message_id, _ in messages]
         self.messages.extend(body for _, body in messages)
         return []
+
+
+class InMemoryPushStream:
+    """The webhook ingest stream: records in the order they were put; `fail` refuses them all."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[tuple[bytes, str]] = []
+        self.fail = fail
+
+    def put(self, data: bytes, partition_key: str) -> None:
+        if self.fail:
+            raise StreamWriteFailed("the stream refused the record")
+        self.records.append((data, partition_key))
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        """Each record as the landing line the delivery stream writes (JSON, newline-terminated)."""
+        return [json.loads(data) for data, _ in self.records]
+
+    @property
+    def messages(self) -> list[str]:
+        """The canonical event messages of every record, in order (as a queue would hold them)."""
+        return [json.dumps(event) for document in self.documents for event in document["events"]]
 
 
 class InMemoryAuditRepository:

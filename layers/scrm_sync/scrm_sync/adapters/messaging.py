@@ -1,4 +1,4 @@
-"""SQS ingest queue, S3 raw landing and the CDC Kinesis stream."""
+"""SQS ingest queue, S3 raw landing, the webhook ingest stream and the CDC Kinesis stream."""
 
 from __future__ import annotations
 
@@ -61,6 +61,25 @@ class S3RawLanding:
     def get(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         return body
+
+
+class KinesisPushStream:
+    """The webhook ingest stream: one PutRecord per push. Throttling is retried by botocore (the
+    client's retry config, kept short on the ack path); whatever still fails raises
+    StreamWriteFailed, and the webhook answers 503 so the platform retries the push."""
+
+    def __init__(self, client: Any, stream_name: str) -> None:
+        self._kinesis = client
+        self._stream = stream_name
+
+    def put(self, data: bytes, partition_key: str) -> None:
+        try:
+            self._kinesis.put_record(StreamName=self._stream, Data=data, PartitionKey=partition_key[:256])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            raise StreamWriteFailed(f"PutRecord to {self._stream} failed: {code}") from exc
+        except BotoCoreError as exc:  # no connection to the stream
+            raise StreamWriteFailed(f"PutRecord to {self._stream} failed: {type(exc).__name__}") from exc
 
 
 KINESIS_MAX_RECORDS = 500  # per PutRecords request

@@ -179,6 +179,15 @@ class RawLanding(Protocol):
     def put(self, key: str, body: bytes, metadata: Mapping[str, str]) -> None: ...
 
 
+class PushStream(Protocol):
+    """The webhook ingest stream: one record per authentic push, landed raw by its delivery
+    stream and synced by its consumer."""
+
+    def put(self, data: bytes, partition_key: str) -> None:
+        """Write one record, or raise StreamWriteFailed (nothing may be acked then)."""
+        ...
+
+
 class ChangeLedger(Protocol):
     """The CDC changes already applied. Streams replay: Lambda retries a whole batch after a
     timeout, DMS resends from its checkpoint after a restart. An old change applied again after

@@ -8,10 +8,19 @@ applied instead of being dropped as duplicates, and their field versions sort ju
 original's: they correct what the original wrote, never what a later event wrote. Replaying the
 same run again changes nothing.
 
-A landed object that cannot be read, verified, parsed or mapped is skipped and reported (key,
-reason, event kind when known) and the run goes on; the good events of a push are enqueued even
-when another event of it is skipped. Pushes the webhook could not map are listed from their
-mapping-failure records (`mapping_failures`), written under the landing bucket's quarantine.
+Landed pushes are read from both layouts: the batched, GZIP'd objects the raw-landing delivery
+stream writes (`raw/webhooks/dt=YYYY-MM-DD/`, one push per line, all channels) and the older
+one-object-per-push layout (`raw/webhooks/{channel}/dt=YYYY-MM-DD/`). A delivery stream dates an
+object by its oldest record's arrival, so a push received just before or after midnight can sit in
+the previous or next day's object: the days around the range are read too, and each push is taken
+by its own `received_at` day. A push found twice (the stream delivers at least once) is replayed
+once; `request_id` picks one push out of its batched object.
+
+A landed push that cannot be read, verified, parsed or mapped is skipped and reported (key,
+request id when known, reason, event kind when known) and the run goes on; the good events of a
+push are enqueued even when another event of it is skipped. Pushes the webhook could not map are
+listed from their mapping-failure records (`mapping_failures`), written under the landing
+bucket's quarantine.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from ..domain.events import CanonicalEvent, replay_event_id
 from ..domain.rules import Rules
 from .ingest import QueueUnavailable
 from .ports import EventQueue
+from .push_records import batched_landing_prefix, channel_landing_prefix, landing_lines
 from .webhooks import MAPPING_FAILURES_PREFIX, UNMAPPABLE_ERRORS, failure_reason, map_push
 
 MAX_REPLAY_DAYS = 366
@@ -105,7 +115,12 @@ class WebhookReplay:
         return records
 
     def replay(
-        self, channel: str, since: date, until: date | None = None, run_id: str | None = None
+        self,
+        channel: str,
+        since: date,
+        until: date | None = None,
+        run_id: str | None = None,
+        request_id: str | None = None,
     ) -> ReplayReport:
         adapter = self._adapters.get(channel)
         credentials = self._credentials().channel(channel)
@@ -118,47 +133,101 @@ class WebhookReplay:
         replay_credentials = {**credentials, "replay_window_seconds": 0}
         report = ReplayReport(run_id or uuid.uuid4().hex[:12], channel)
         rules = self._rules()
+        seen: set[str] = set()
+        for key in self._landing_keys(channel, since, last):
+            try:
+                lines = list(landing_lines(self._archive.get(key)))
+            except (*UNMAPPABLE_ERRORS, OSError, EOFError) as exc:  # gzip raises OSError / EOFError
+                report.skipped.append(
+                    {"key": key, "reason": f"unreadable landing object: {type(exc).__name__}"}
+                )
+                continue
+            for number, line in lines:
+                where = {"key": key} if len(lines) == 1 else {"key": key, "line": str(number)}
+                document = self._landed_push(line, where, report)
+                if document is None or not _wanted(document, channel, since, last, request_id):
+                    continue
+                pushed = str(document.get("request_id", ""))
+                if pushed and pushed in seen:
+                    continue  # delivered twice: replayed once
+                seen.add(pushed)
+                self._replay_one(
+                    document, {**where, "request_id": pushed}, adapter, replay_credentials, rules, report
+                )
+        return report
+
+    def _landing_keys(self, channel: str, since: date, last: date) -> Iterator[str]:
+        """Batched objects of the days around the range, then the channel's per-push objects."""
+        day = since - timedelta(days=1)
+        while day <= last + timedelta(days=1):
+            yield from self._archive.keys(batched_landing_prefix(day, self._prefix))
+            day += timedelta(days=1)
         day = since
         while day <= last:
-            for key in self._archive.keys(f"{self._prefix}/webhooks/{channel}/dt={day:%Y-%m-%d}/"):
-                self._replay_one(key, adapter, replay_credentials, rules, report)
+            yield from self._archive.keys(channel_landing_prefix(channel, day, self._prefix))
             day += timedelta(days=1)
-        return report
+
+    @staticmethod
+    def _landed_push(line: bytes, where: dict[str, str], report: ReplayReport) -> dict[str, Any] | None:
+        try:
+            document = json.loads(line.decode("utf-8", "surrogateescape"))
+        except UNMAPPABLE_ERRORS as exc:
+            report.skipped.append({**where, "reason": f"unreadable landing object: {type(exc).__name__}"})
+            return None
+        if not isinstance(document, dict):
+            report.skipped.append({**where, "reason": "unreadable landing object: not a JSON object"})
+            return None
+        return document
 
     def _replay_one(
         self,
-        key: str,
+        document: Mapping[str, Any],
+        where: dict[str, str],
         adapter: ChannelAdapter,
         credentials: Mapping[str, Any],
         rules: Rules,
         report: ReplayReport,
     ) -> None:
         try:
-            request = request_from_landing(
-                json.loads(self._archive.get(key).decode("utf-8", "surrogateescape"))
-            )
+            request = request_from_landing(document)
         except UNMAPPABLE_ERRORS as exc:
-            report.skipped.append({"key": key, "reason": f"unreadable landing object: {type(exc).__name__}"})
+            report.skipped.append({**where, "reason": f"unreadable landing object: {type(exc).__name__}"})
             return
         if request.method != "POST" or adapter.is_handshake(request):
             return  # URL checks carry no customer data
         try:
             adapter.verify(request, credentials)
         except SignatureInvalid as exc:  # e.g. keys rotated since, or the object was altered
-            report.skipped.append({"key": key, "reason": f"signature: {exc}"})
+            report.skipped.append({**where, "reason": f"signature: {exc}"})
             return
         except UNMAPPABLE_ERRORS as exc:
-            report.skipped.append({"key": key, "reason": f"malformed: {failure_reason(exc)}"})
+            report.skipped.append({**where, "reason": f"malformed: {failure_reason(exc)}"})
             return
         report.pushes += 1
         mapped = map_push(adapter, request, credentials, rules)  # the webhook's own mapping
-        report.skipped.extend({"key": key, **failure.as_dict()} for failure in mapped.failures)
+        report.skipped.extend({**where, **failure.as_dict()} for failure in mapped.failures)
         events = [_as_replay(event, report.run_id) for event in mapped.events]
         if not events:
             return
         if self._queue.send([(str(i), event.to_message()) for i, event in enumerate(events)]):
-            raise QueueUnavailable(f"replayed events of {key} could not be enqueued")
+            raise QueueUnavailable(f"replayed events of {where['key']} could not be enqueued")
         report.events += len(events)
+
+
+def _wanted(
+    document: Mapping[str, Any], channel: str, since: date, last: date, request_id: str | None
+) -> bool:
+    """A push of this channel received in the range (and the one asked for), with its raw request:
+    a record whose raw request was landed on its own (`landed_at`) is read from that object."""
+    if document.get("channel") != channel or "landed_at" in document:
+        return False
+    if request_id is not None and document.get("request_id") != request_id:
+        return False
+    try:
+        received = datetime.fromisoformat(str(document["received_at"])).astimezone(UTC).date()
+    except (KeyError, ValueError):
+        return True  # unreadable time: let the replay report it
+    return since <= received <= last
 
 
 def _as_replay(event: CanonicalEvent, run_id: str) -> CanonicalEvent:

@@ -1,7 +1,9 @@
-"""Webhook ingest: verify, land the raw request, enqueue canonical events, ack fast.
+"""Webhook ingest: verify, map, write one stream record per push, ack fast.
 
-Nothing that reaches this code is lost: authentic pushes are landed before the ack, forged
-and malformed ones are kept in the quarantine prefix for inspection. An authentic push that
+Nothing that reaches this code is lost: an authentic push is acked only after the ingest stream
+accepted its record (the raw request and its canonical events, see push_records.py), which the
+stream's delivery stream lands in S3 and its consumer syncs; forged and malformed pushes are
+kept in the quarantine prefix for inspection (direct S3 PUTs: the rare abuse path). An authentic push that
 cannot be parsed or mapped into storable events is landed too, recorded as a mapping failure
 and acked with the platform's success answer: a 4xx or 5xx would only make the platform send
 the same bytes again and again, and a fixed rule plus `scrm replay` is what brings it in.
@@ -31,16 +33,20 @@ from ..domain.mapping import FieldRule, MappingError, apply_rules
 from ..domain.profile import normalize_identifiers
 from ..domain.rules import Rules, load_rules
 from .ingest import QueueUnavailable
-from .ports import EventQueue, RawLanding
+from .ports import PushStream, RawLanding, StreamWriteFailed
+from .push_records import (
+    LANDING_PREFIX,
+    MAX_PUSH_RECORD_BYTES,
+    batched_landing_prefix,
+    landing_document,
+    push_record,
+)
 from .schema_watch import SchemaWatch
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RULES = load_rules({})
 MAX_WEBHOOK_BODY_BYTES = 1024 * 1024
-
-# Headers that may carry secrets or tokens are never written to the landing bucket.
-_SECRET_HEADERS = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
 
 # What parsing, mapping and validating an authentic push raise when its content cannot become
 # storable canonical events (MalformedPush, MappingError and pydantic's ValidationError are
@@ -60,21 +66,6 @@ def landing_key(prefix: str, request: WebhookRequest) -> str:
 
 def mapping_failure_key(request: WebhookRequest) -> str:
     return _dated_key(MAPPING_FAILURES_PREFIX, request)
-
-
-def landing_document(request: WebhookRequest, note: str | None = None) -> bytes:
-    document = {
-        "channel": request.channel,
-        "method": request.method,
-        "received_at": request.received_at.isoformat(),
-        "request_id": request.request_id,
-        "headers": {k: v for k, v in request.headers.items() if k not in _SECRET_HEADERS},
-        "query": dict(request.query),
-        "body": request.body.decode("utf-8", errors="surrogateescape"),
-    }
-    if note:
-        document["note"] = note
-    return json.dumps(document, ensure_ascii=False).encode("utf-8", errors="surrogateescape")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,24 +133,26 @@ def _with_field_mappings(rules: Iterable[FieldRule], event: CanonicalEvent, payl
     return CanonicalEvent.model_validate(document)
 
 
+class StreamUnavailable(QueueUnavailable):
+    """The ingest stream did not accept a push's record: nothing is acked, the platform retries."""
+
+
 class WebhookIngest:
     def __init__(
         self,
         adapters: Mapping[str, ChannelAdapter],
         credentials: Callable[[], ChannelCredentials],
         landing: RawLanding,
-        queue: EventQueue,
+        stream: PushStream,
         rules: Callable[[], Rules] = lambda: DEFAULT_RULES,
         schema_watch: SchemaWatch | None = None,
-        enrichment_queue: EventQueue | None = None,
     ) -> None:
         self._adapters = adapters
         self._credentials = credentials
         self._landing = landing
-        self._queue = queue
+        self._stream = stream
         self._rules = rules
         self._schema_watch = schema_watch
-        self._enrichment_queue = enrichment_queue
 
     def handle(self, request: WebhookRequest) -> WebhookReply:
         adapter = self._adapters.get(request.channel)
@@ -188,24 +181,51 @@ class WebhookIngest:
             self._keep("quarantine", request, f"malformed: {exc}")
             return WebhookReply(400, f"malformed request: {exc}")
 
-        self._keep("raw", request)
-        mapped = map_push(adapter, request, credentials, self._rules())
+        try:
+            mapped = map_push(adapter, request, credentials, self._rules())
+        except Exception:
+            self._write(request, [], [])  # a bug in the mapping never loses the authentic push
+            raise
         push = mapped.push
         drift_kinds = self._watch(request.channel, push)
-        if mapped.failures:
+        # one record: the raw push for the landing bucket, its events for the sync, its enrichment
+        # requests for the enrichment queue (forwarded by the stream's consumer, after the ack)
+        self._write(request, [event.to_message() for event in mapped.events], push.enrichments)
+        if mapped.failures:  # after the write: a record never points at a push that was refused
             self._record_failures(request, mapped)
-        if mapped.events:
-            messages = [(str(i), event.to_message()) for i, event in enumerate(mapped.events)]
-            if self._queue.send(messages):
-                raise QueueUnavailable("webhook events could not be enqueued")
-        if push.enrichments and self._enrichment_queue is not None:
-            requests = [(str(i), json.dumps(r)) for i, r in enumerate(push.enrichments)]
-            if self._enrichment_queue.send(requests):  # a platform retry re-queues it: harmless
-                raise QueueUnavailable("enrichment requests could not be enqueued")
         # the platform's success answer even when nothing could be mapped: the push is landed
         # and recorded, and a retry of the same bytes would fail the same way
         reply = adapter.ack(request, push)
         return replace(reply, drift_kinds=drift_kinds, unmappable=len(mapped.failures))
+
+    def _write(self, request: WebhookRequest, messages: list[str], enrichments: Any) -> None:
+        """The push's record onto the ingest stream; raises StreamUnavailable if it is not taken."""
+        record = push_record(request, messages, enrichments)
+        try:
+            if len(record) <= MAX_PUSH_RECORD_BYTES:
+                self._stream.put(record, request.request_id)
+                return
+            self._write_large(request, messages, enrichments)
+        except StreamWriteFailed as exc:
+            raise StreamUnavailable(str(exc)) from exc
+
+    def _write_large(self, request: WebhookRequest, messages: list[str], enrichments: Any) -> None:
+        """A push too large for one record (its body is close to the 1 MiB limit): the raw request
+        is landed on its own in the one-object-per-push layout that `scrm replay` reads, and its
+        events travel in as many body-less records as they need."""
+        key = landing_key(LANDING_PREFIX, request)
+        self._keep(LANDING_PREFIX, request)
+        empty = len(push_record(request, [], enrichments, landed_at=key))
+        chunk: list[str] = []
+        size = empty
+        for message in messages:  # each event is far below the limit (storable: at most 25 KB)
+            length = len(message.encode("utf-8", errors="surrogateescape")) + 1
+            if chunk and size + length > MAX_PUSH_RECORD_BYTES:
+                self._stream.put(push_record(request, chunk, enrichments, landed_at=key), request.request_id)
+                chunk, size, enrichments = [], empty, ()
+            chunk.append(message)
+            size += length
+        self._stream.put(push_record(request, chunk, enrichments, landed_at=key), request.request_id)
 
     def _watch(self, channel: str, push: ParsedPush) -> tuple[str, ...]:
         """Schema drift of the push's messages. Never fails the webhook: drift is a diagnosis,
@@ -231,7 +251,13 @@ class WebhookIngest:
             "channel": request.channel,
             "request_id": request.request_id,
             "received_at": request.received_at.isoformat(),
-            "landing_key": landing_key("raw", request),
+            # the raw push is a line of a batched landing object the delivery stream writes later
+            # (its key is not known yet): `scrm replay --request-id` picks it out of that day
+            "landing_prefix": batched_landing_prefix(request.received_at.date()),
+            "replay": (
+                f"scrm replay --source {request.channel} --since {request.received_at:%Y-%m-%d}"
+                f" --request-id {request.request_id}"
+            ),
             "events_enqueued": len(mapped.events),
             "failures": [failure.as_dict() for failure in mapped.failures],
         }
