@@ -7,9 +7,6 @@ written are reported failed with the others: the queue delivers them again, harm
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -23,29 +20,21 @@ from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, canonical_identity
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.observability import SourceBreakdown
-from scrm_sync.services.sync import EvidenceNotWritten, SyncBatch
+from scrm_sync.entrypoints.staged_sync import StagedInvocation, with_failures
 
 logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = ConcurrentBatchProcessor(EventType.SQS, logger, workers=8)
-metrics_lock = threading.Lock()  # records are processed on several threads
 by_source = SourceBreakdown()
 
 
 class Invocation:
-    """The batch being processed: Lambda runs one invocation per execution environment at a
-    time, so the records' worker threads share it through this module."""
+    """The batch being processed, shared by the records' worker threads (Lambda runs one
+    invocation per execution environment at a time)."""
 
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.events: dict[str, CanonicalEvent] = {}  # message id -> its body, for those that parse
-        self.staged: SyncBatch | None = None
-        # the batch's metrics, added once at its end (Powertools' add_metric is not cheap)
-        self.counts: Counter[str] = Counter()
-        self.lags_ms: list[float] = []
+    events: dict[str, CanonicalEvent]  # message id -> its body, for the bodies that parse
+    staged: StagedInvocation | None = None
 
 
 current = Invocation()
@@ -65,45 +54,7 @@ def record_handler(record: SQSRecord) -> None:
     event = current.events.get(record.message_id) or CanonicalEvent.model_validate_json(record.body)
     if current.staged is None:
         raise RuntimeError("record handler called outside lambda_handler")
-    outcome = current.staged.apply(event)
-    lag_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000
-    # a redelivered event finds every field version already there: counted, not an error
-    duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
-    with metrics_lock:
-        current.counts.update(
-            EventsSynced=1,
-            ProfilesCreated=int(outcome.created),
-            FieldConflicts=len(outcome.conflicts),
-            ProfilesMerged=len(outcome.merged),
-            EventsDuplicate=int(duplicate),
-            ProfileItemFull=int(bool(outcome.too_large)),
-        )
-        current.lags_ms.append(max(lag_ms, 0.0))
-    by_source.count(event.source, "EventsSynced")
-    by_source.count(event.source, "FieldConflicts", len(outcome.conflicts))
-    by_source.count(event.source, "ProfilesMerged", len(outcome.merged))
-    by_source.count(event.source, "EventsDuplicate", int(duplicate))
-    by_source.lag(event.source, lag_ms)
-    if outcome.too_large:
-        # the event is done (links, evidence, timeline); only these fields could not be stored
-        logger.warning(
-            "profile item at DynamoDB's size limit: fields not stored",
-            extra={
-                "event": event.idempotency_key,
-                "profile_id": outcome.profile_id,
-                "fields": outcome.too_large,
-            },
-        )
-    logger.debug(
-        "event synced",
-        extra={
-            "event": event.idempotency_key,
-            "profile_id": outcome.profile_id,
-            "applied": outcome.applied,
-            "conflicts": len(outcome.conflicts),
-            "merged": outcome.merged,
-        },
-    )
+    current.staged.apply(event, by_source)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -111,38 +62,19 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     current.events = parse_records(event.get("Records", []))
-    current.staged = sync().batch(list(current.events.values()))  # one identity read for all
+    current.staged = StagedInvocation(sync(), list(current.events.values()), logger)
     try:
-        response: dict[str, Any] = dict(
-            process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
-            )
+        partial = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
         )
-        failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        try:
-            current.staged.finish()
-        except EvidenceNotWritten as exc:
-            logger.warning(
-                "evidence not written; the batch's events will be retried",
-                extra={"events": len(exc.event_keys), "error": type(exc.__cause__).__name__},
-            )
-            unwritten = {
-                message_id
-                for message_id, parsed in current.events.items()
-                if parsed.idempotency_key in exc.event_keys and message_id not in failed_ids
-            }
-            failed_ids |= unwritten
-            response["batchItemFailures"] = [
-                *response.get("batchItemFailures", []),
-                *({"itemIdentifier": message_id} for message_id in sorted(unwritten)),
-            ]
-        for name, count in sorted(current.counts.items()):
-            if count:
-                metrics.add_metric(name, MetricUnit.Count, count)
-        for lag_ms in current.lags_ms:
-            metrics.add_metric("SyncLag", MetricUnit.Milliseconds, lag_ms)
+        unwritten = current.staged.finish(
+            {message_id: [parsed.idempotency_key] for message_id, parsed in current.events.items()}
+        )
+        response = with_failures(partial, unwritten)
+        current.staged.add_metrics(metrics)
     finally:
-        current.reset()
+        current.events, current.staged = {}, None
+    failed_ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     if failed_ids:
         metrics.add_metric("EventsFailed", MetricUnit.Count, len(failed_ids))
         for record in event.get("Records", []):

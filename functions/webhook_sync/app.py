@@ -1,11 +1,12 @@
 """Kinesis batches of webhook pushes (one record per push, written by WebhookFunction) into the
 sync core; the same records reach the landing bucket through the Firehose delivery stream.
 
-Records are independent (the sync core's result does not depend on order or concurrency), so a
-batch's records overlap on a few threads; a record whose events fail is reported and Lambda
-retries from it (events already applied are duplicates then: no effect). A record that is not a
-push record cannot succeed later: it is counted and skipped, and its raw push is in the landing
-bucket for `scrm replay`. Enrichment requests travel in the record and go to the enrichment queue
+Records are independent (the sync core's result does not depend on order or concurrency), so
+the batch goes through the staged sync core like ProfileSyncFunction's (one identity read, one
+conditional write per event on a few threads, the evidence last); a record whose events fail is
+reported and Lambda retries from it (events already applied are duplicates then: no effect). A
+record that is not a push record cannot succeed later: it is counted and skipped, and its raw
+push is in the landing bucket for `scrm replay`. Enrichment requests travel in the record and go to the enrichment queue
 from here, after the platform's ack.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
@@ -25,8 +25,9 @@ from scrm_sync.bootstrap import enrichment_queue, sync
 from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.observability import SourceBreakdown
+from scrm_sync.entrypoints.staged_sync import StagedInvocation, with_failures
 from scrm_sync.services.ingest import QueueUnavailable
-from scrm_sync.services.push_records import read_push_events
+from scrm_sync.services.push_records import PushEvents, read_push_events
 
 logger = pii_safe_logger()
 tracer = Tracer()
@@ -36,46 +37,49 @@ metrics_lock = threading.Lock()  # records are processed on several threads
 by_source = SourceBreakdown()
 
 
+class Invocation:
+    """The batch being processed, shared by the records' worker threads (Lambda runs one
+    invocation per execution environment at a time)."""
+
+    pushes: dict[str, PushEvents]  # sequence number -> its push, for the records that read
+    staged: StagedInvocation | None = None
+
+
+current = Invocation()
+
+
+def read_records(records: list[dict[str, Any]]) -> dict[str, PushEvents]:
+    pushes = {}
+    for raw in records:
+        record = KinesisStreamRecord(raw)
+        try:
+            pushes[record.kinesis.sequence_number] = read_push_events(record.kinesis.data_as_bytes())
+        except (ValueError, KeyError, TypeError):
+            continue  # its record handler meets the same error and counts it
+    return pushes
+
+
 def record_handler(record: KinesisStreamRecord) -> None:
-    try:
-        push = read_push_events(record.kinesis.data_as_bytes())
-    except ValueError as exc:  # not base64, not JSON, not a push record: retrying cannot fix it
-        with metrics_lock:
-            metrics.add_metric("WebhookRecordsMalformed", MetricUnit.Count, 1)
-        logger.error("malformed webhook record skipped", extra={"reason": type(exc).__name__})
-        return
+    push = current.pushes.get(record.kinesis.sequence_number)
+    if push is None:
+        try:
+            push = read_push_events(record.kinesis.data_as_bytes())
+        except ValueError as exc:  # not base64, not JSON, not a push record: retrying cannot fix it
+            with metrics_lock:
+                metrics.add_metric("WebhookRecordsMalformed", MetricUnit.Count, 1)
+            logger.error("malformed webhook record skipped", extra={"reason": type(exc).__name__})
+            return
+    if current.staged is None:
+        raise RuntimeError("record handler called outside lambda_handler")
     logger.thread_safe_append_keys(channel=push.channel, request_id=push.request_id)
     for event in push.events:
         try:
-            outcome = sync().apply(event)
+            current.staged.apply(event, by_source)
         except Exception:
             with metrics_lock:
                 metrics.add_metric("EventsFailed", MetricUnit.Count, 1)
             by_source.count(event.source, "EventsFailed")
             raise
-        lag_ms = (datetime.now(UTC) - event.occurred_at).total_seconds() * 1000
-        duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
-        with metrics_lock:
-            metrics.add_metric("EventsSynced", MetricUnit.Count, 1)
-            metrics.add_metric("SyncLag", MetricUnit.Milliseconds, max(lag_ms, 0.0))
-            if outcome.created:
-                metrics.add_metric("ProfilesCreated", MetricUnit.Count, 1)
-            if outcome.conflicts:
-                metrics.add_metric("FieldConflicts", MetricUnit.Count, len(outcome.conflicts))
-            if outcome.merged:
-                metrics.add_metric("ProfilesMerged", MetricUnit.Count, len(outcome.merged))
-            if duplicate:
-                metrics.add_metric("EventsDuplicate", MetricUnit.Count, 1)
-            if outcome.too_large:
-                metrics.add_metric("ProfileItemFull", MetricUnit.Count, 1)
-        by_source.count(event.source, "EventsSynced")
-        by_source.count(event.source, "EventsDuplicate", int(duplicate))
-        by_source.lag(event.source, lag_ms)
-        if outcome.too_large:
-            logger.warning(
-                "profile item at DynamoDB's size limit: fields not stored",
-                extra={"event": event.idempotency_key, "fields": outcome.too_large},
-            )
     if push.enrichments:
         requests = [(str(i), json.dumps(r)) for i, r in enumerate(push.enrichments)]
         if enrichment_queue().send(requests):  # sent again on the retry: harmless
@@ -86,12 +90,22 @@ def record_handler(record: KinesisStreamRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    sync()  # build the use case once, before the worker threads share it
-    response = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    failures = len(response.get("batchItemFailures", []))
+    current.pushes = read_records(event.get("Records", []))
+    events = [e for push in current.pushes.values() for e in push.events]
+    current.staged = StagedInvocation(sync(), events, logger)
+    try:
+        partial = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        unwritten = current.staged.finish(
+            {sequence: [e.idempotency_key for e in push.events] for sequence, push in current.pushes.items()}
+        )
+        response = with_failures(partial, unwritten)
+        current.staged.add_metrics(metrics)
+    finally:
+        current.pushes, current.staged = {}, None
+    failures = len(response["batchItemFailures"])
     if failures:
         metrics.add_metric("WebhookRecordsFailed", MetricUnit.Count, failures)
     by_source.flush()
-    return dict(response)
+    return response

@@ -35,17 +35,18 @@ RULES = load_rules({})
 
 
 class FailingOnce(InMemoryProfileRepository):
-    """DynamoDB throttling the first lookup of one identifier."""
+    """DynamoDB throttling the first profile creation that claims one identifier (the batch's
+    shared identity read is not the event's own write)."""
 
     def __init__(self, failing_key: str) -> None:
         super().__init__()
         self.failing_key, self.failed = failing_key, False
 
-    def owners(self, identifier_keys):
-        if self.failing_key in identifier_keys and not self.failed:
+    def create_profile(self, profile_id, writes, links):
+        if any(link.identifier.key == self.failing_key for link in links) and not self.failed:
             self.failed = True
             raise RuntimeError("ProvisionedThroughputExceededException")
-        return super().owners(identifier_keys)
+        return super().create_profile(profile_id, writes, links)
 
 
 @pytest.fixture
