@@ -6,8 +6,8 @@ the batch goes through the staged sync core like ProfileSyncFunction's (one iden
 conditional write per event on a few threads, the evidence last); a record whose events fail is
 reported and Lambda retries from it (events already applied are duplicates then: no effect). A
 record that is not a push record cannot succeed later: it is counted and skipped, and its raw
-push is in the landing bucket for `scrm replay`. Enrichment requests travel in the record and go to the enrichment queue
-from here, after the platform's ack.
+push is in the landing bucket for `scrm replay`. Enrichment requests travel in the record and
+go to the enrichment queue from here, after the platform's ack.
 """
 
 from __future__ import annotations
