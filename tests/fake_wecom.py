@@ -1,8 +1,10 @@
-"""A local stand-in for WeCom's server API (gettoken, externalcontact/get): tests never call the
-internet. It can be switched down (HTTP 503), made to expire tokens, and records every call."""
+"""A local stand-in for WeCom's server API (gettoken, externalcontact/get, the JS-SDK tickets):
+tests never call the internet. It can be switched down (HTTP 503), made to expire tokens or to
+answer slowly (so concurrent callers overlap), and records every call."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,12 @@ class FakeWeCom:
     expire_next_token: bool = False
     calls: list[str] = field(default_factory=list)
     tokens_issued: int = 0
+    tickets_issued: int = 0
+    latency_seconds: float = 0.0  # how long gettoken and the ticket calls take
     base_url: str = ""
+
+    def count(self, path: str) -> int:
+        return self.calls.count(path)
 
     def contact(self, external_userid: str, name: str, unionid: str | None = None, **follow: Any) -> None:
         contact: dict[str, Any] = {"external_userid": external_userid, "name": name, "type": 1, "gender": 2}
@@ -39,6 +46,8 @@ class FakeWeCom:
         self.calls.append(path)
         if self.down:
             return 503, {}
+        if path in ("/cgi-bin/gettoken", "/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get"):
+            time.sleep(self.latency_seconds)
         if path == "/cgi-bin/gettoken":
             if query.get("corpid") != CORP_ID or query.get("corpsecret") != SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
@@ -52,6 +61,20 @@ class FakeWeCom:
             if found is None:
                 return 200, {"errcode": 84061, "errmsg": "not external contact"}
             return 200, found
+        if path in ("/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get"):
+            if query.get("access_token") != f"token-{self.tokens_issued}" or self.expire_next_token:
+                self.expire_next_token = False
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            if path == "/cgi-bin/ticket/get" and query.get("type") != "agent_config":
+                return 200, {"errcode": 40004, "errmsg": "invalid type"}
+            self.tickets_issued += 1
+            kind = "agent" if path == "/cgi-bin/ticket/get" else "corp"
+            return 200, {
+                "errcode": 0,
+                "errmsg": "ok",
+                "ticket": f"{kind}-ticket-{self.tickets_issued}",
+                "expires_in": 7200,
+            }
         return 404, {}
 
 

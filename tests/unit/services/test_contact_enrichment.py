@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from scrm_sync.adapters import wecom_api
+from scrm_sync.adapters.credential_cache import ProcessCredentialCache
 from scrm_sync.adapters.memory import InMemoryQueue
 from scrm_sync.adapters.wecom_api import WeComApi, WeComRejected, WeComUnavailable
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest, contact_event
@@ -24,8 +25,8 @@ REQUEST = ContactEnrichmentRequest(
 
 
 @pytest.fixture(autouse=True)
-def fresh_token_cache():
-    wecom_api._tokens.clear()
+def fresh_token_cache(monkeypatch):
+    monkeypatch.setattr(wecom_api, "_process_cache", ProcessCredentialCache())
 
 
 @pytest.fixture

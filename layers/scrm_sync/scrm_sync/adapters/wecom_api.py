@@ -1,31 +1,38 @@
-"""WeCom server API client (``gettoken``, ``externalcontact/get``) over HTTPS with the stdlib.
+"""WeCom server API client (``gettoken``, ``externalcontact/get``, the JS-SDK tickets) over HTTPS
+with the stdlib.
 
-The access_token is cached per (API base, corp, secret) until shortly before it expires, as
-WeCom requires (gettoken is rate limited); a token WeCom reports invalid or expired is fetched
-again once. Failures are split into transient (network, 5xx, busy, rate limits, unknown codes:
-retry later) and rejections (the contact does not exist for this corp: retrying cannot help).
+One client is one app (corp id + that app's secret): WeCom issues an access_token per app, and
+the app ticket that signs ``wx.agentConfig`` must be fetched with the token of the same agent.
+Tokens and tickets live in a credential cache (this process's, or the one all Lambdas share) and
+are refreshed shortly before they expire, one caller at a time, as WeCom requires (their issuing
+calls are rate limited). A token WeCom reports invalid or expired is refreshed once, unless
+somebody else already has. Failures are split into transient (network, 5xx, busy, rate limits,
+unknown codes: retry later) and rejections (this request can never succeed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, Protocol
+
+from .credential_cache import Fetch, ProcessCredentialCache
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 _TOKEN_ERRORS = frozenset({40014, 42001, 40001})  # invalid / expired access_token
 # the contact is not (or no longer) a customer of this corp, or the id is malformed
 _REJECTIONS = frozenset({40096, 84061, 40003, 41003})
-_EXPIRY_MARGIN_SECONDS = 300
 
 
 class WeComUnavailable(RuntimeError):
     """Transient: retry later."""
+
+    def __init__(self, message: str, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
 
 
 class WeComRejected(ValueError):
@@ -36,54 +43,78 @@ class WeComRejected(ValueError):
         self.errcode = errcode
 
 
-_tokens: dict[str, tuple[str, float]] = {}
-_tokens_lock = threading.Lock()
+class CredentialCache(Protocol):
+    def get(self, name: str, fetch: Fetch, rejected: str | None = None) -> str: ...
+
+
+_process_cache = ProcessCredentialCache()  # the default: shared by the clients of this process
 
 
 class WeComApi:
     def __init__(
-        self, corp_id: str, secret: str, api_base: str = DEFAULT_API_BASE, timeout: float = 3.0
+        self,
+        corp_id: str,
+        secret: str,
+        api_base: str = DEFAULT_API_BASE,
+        timeout: float = 3.0,
+        credentials: CredentialCache | None = None,
     ) -> None:
         self._corp_id = corp_id
         self._secret = secret
         self._base = api_base.rstrip("/")
         self._timeout = timeout
-        self._cache_key = hashlib.sha256(f"{self._base}|{corp_id}|{secret}".encode()).hexdigest()
+        self._credentials = credentials or _process_cache
+        # names the app's credentials in a shared cache without the secret itself
+        self._app_key = hashlib.sha256(f"{self._base}|{corp_id}|{secret}".encode()).hexdigest()[:32]
 
     def external_contact(self, external_userid: str) -> dict[str, Any]:
         """The ``externalcontact/get`` answer (errcode 0) for one external contact."""
-        for attempt in range(2):
-            token = self._token(refresh=attempt > 0)
-            answer = self._get(
-                "/cgi-bin/externalcontact/get", {"access_token": token, "external_userid": external_userid}
-            )
+        return self._with_token("/cgi-bin/externalcontact/get", {"external_userid": external_userid})
+
+    def corp_jsapi_ticket(self) -> str:
+        """The corp ticket that signs ``wx.config`` (7200 s; a corp may fetch 400 per hour)."""
+        return self._credentials.get(
+            f"{self._app_key}#corp_jsapi_ticket", lambda: self._ticket("/cgi-bin/get_jsapi_ticket", {})
+        )
+
+    def agent_jsapi_ticket(self) -> str:
+        """The app ticket that signs ``wx.agentConfig`` (7200 s; an app may fetch 100 per hour)."""
+        return self._credentials.get(
+            f"{self._app_key}#agent_jsapi_ticket",
+            lambda: self._ticket("/cgi-bin/ticket/get", {"type": "agent_config"}),
+        )
+
+    def _ticket(self, path: str, query: dict[str, str]) -> tuple[str, Any]:
+        answer = self._with_token(path, query)
+        ticket = answer.get("ticket")
+        if not isinstance(ticket, str) or not ticket:
+            raise WeComUnavailable(f"{path} answered without a ticket")
+        return ticket, answer.get("expires_in")
+
+    def _with_token(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        rejected: str | None = None
+        for _ in range(2):
+            token = self._credentials.get(f"{self._app_key}#access_token", self._fetch_token, rejected)
+            answer = self._get(path, {"access_token": token, **query})
             errcode = _errcode(answer)
             if errcode == 0:
                 return answer
-            if errcode in _TOKEN_ERRORS and attempt == 0:
+            if errcode in _TOKEN_ERRORS and rejected is None:
+                rejected = token
                 continue
             if errcode in _REJECTIONS:
                 raise WeComRejected(errcode, str(answer.get("errmsg", "")))
-            raise WeComUnavailable(f"externalcontact/get errcode {errcode}")
+            raise WeComUnavailable(f"{path} errcode {errcode}", errcode)
         raise WeComUnavailable("access_token refused twice")
 
-    def _token(self, refresh: bool) -> str:
-        now = time.monotonic()
-        with _tokens_lock:
-            cached = _tokens.get(self._cache_key)
-            if cached and not refresh and cached[1] > now:
-                return cached[0]
+    def _fetch_token(self) -> tuple[str, Any]:
         answer = self._get("/cgi-bin/gettoken", {"corpid": self._corp_id, "corpsecret": self._secret})
         errcode = _errcode(answer)
         token = answer.get("access_token")
         if errcode != 0 or not isinstance(token, str) or not token:
             # a wrong secret is an operator's fix away: keep retrying until the queue gives up
-            raise WeComUnavailable(f"gettoken errcode {errcode}")
-        expires_in = answer.get("expires_in")
-        lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else 7200
-        with _tokens_lock:
-            _tokens[self._cache_key] = (token, now + max(lifetime - _EXPIRY_MARGIN_SECONDS, 60))
-        return token
+            raise WeComUnavailable(f"gettoken errcode {errcode}", errcode)
+        return token, answer.get("expires_in")
 
     def _get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
         url = f"{self._base}{path}?{urllib.parse.urlencode(query)}"
