@@ -22,10 +22,17 @@ class FakeWeCom:
     down: bool = False
     expire_next_token: bool = False
     calls: list[str] = field(default_factory=list)
+    oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)  # one-time code -> answer
     tokens_issued: int = 0
     tickets_issued: int = 0
     latency_seconds: float = 0.0  # how long gettoken and the ticket calls take
     base_url: str = ""
+
+    def oauth_code(self, code: str, userid: str | None = None, openid: str | None = None) -> str:
+        """A one-time OAuth code WeCom would hand the page for a member (userid) or anybody else."""
+        who = {"userid": userid} if userid else {"openid": openid or "oDEV-not-a-member"}
+        self.oauth_codes[code] = {"errcode": 0, "errmsg": "ok", **who}
+        return code
 
     def count(self, path: str) -> int:
         return self.calls.count(path)
@@ -61,6 +68,11 @@ class FakeWeCom:
             if found is None:
                 return 200, {"errcode": 84061, "errmsg": "not external contact"}
             return 200, found
+        if path == "/cgi-bin/auth/getuserinfo":
+            if query.get("access_token") != f"token-{self.tokens_issued}":
+                return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+            answer = self.oauth_codes.pop(query.get("code", ""), None)  # single use
+            return 200, answer or {"errcode": 40029, "errmsg": "invalid code"}
         if path in ("/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get"):
             if query.get("access_token") != f"token-{self.tokens_issued}" or self.expire_next_token:
                 self.expire_next_token = False

@@ -20,6 +20,7 @@ from botocore.config import Config
 
 from .adapters.archive_store import S3ArchiveStore
 from .adapters.config import CredentialsFromSecret, RulesFromParameter
+from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_ledger import DynamoChangeLedger
@@ -44,6 +45,7 @@ from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
+from .services.sidebar import Sidebar, SidebarApp
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
@@ -62,6 +64,7 @@ from .settings import (
     ProfileTables,
     RestoreSettings,
     RulesSettings,
+    SidebarSettings,
     SyncSettings,
     WebhookExtrasSettings,
     WebhookStreamSettings,
@@ -233,6 +236,17 @@ def replay() -> WebhookReplay:
 @factory
 def enrichment() -> ContactEnrichment:
     return ContactEnrichment(credentials_document(), _wecom_directory, ingest_queue())
+
+
+@factory
+def sidebar() -> Sidebar:
+    cache = DynamoCredentialCache(client("dynamodb"), settings(SidebarSettings).checkpoints_table)
+    return Sidebar(credentials_document(), lambda app: _sidebar_wecom(app, cache))
+
+
+@cache
+def _sidebar_wecom(app: SidebarApp, cache: DynamoCredentialCache) -> WeComApi:
+    return WeComApi(app.corp_id, app.secret, app.api_base, credentials=cache)
 
 
 @factory

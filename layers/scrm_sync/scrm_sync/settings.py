@@ -156,3 +156,7 @@ class RestoreSettings(OrdersTable, ArchiveBucket):
 
 class AlarmSettings(CheckpointsTable):
     """The alarm robot's send budget lives in the checkpoints table."""
+
+
+class SidebarSettings(CheckpointsTable):
+    """The sidebar's WeCom tokens and JS-SDK tickets are shared in the checkpoints table."""

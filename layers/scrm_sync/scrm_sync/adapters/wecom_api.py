@@ -25,6 +25,7 @@ DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 _TOKEN_ERRORS = frozenset({40014, 42001, 40001})  # invalid / expired access_token
 # the contact is not (or no longer) a customer of this corp, or the id is malformed
 _REJECTIONS = frozenset({40096, 84061, 40003, 41003})
+_CODE_REJECTIONS = frozenset({40029, 41008})  # the OAuth code is invalid, used, expired or missing
 
 
 class WeComUnavailable(RuntimeError):
@@ -71,6 +72,11 @@ class WeComApi:
         """The ``externalcontact/get`` answer (errcode 0) for one external contact."""
         return self._with_token("/cgi-bin/externalcontact/get", {"external_userid": external_userid})
 
+    def member_for_code(self, code: str) -> dict[str, Any]:
+        """``auth/getuserinfo``: who the one-time OAuth code (5 minutes) was issued to: ``userid`` for a
+        member of the corp, ``openid`` / ``external_userid`` for anybody else."""
+        return self._with_token("/cgi-bin/auth/getuserinfo", {"code": code}, _CODE_REJECTIONS)
+
     def corp_jsapi_ticket(self) -> str:
         """The corp ticket that signs ``wx.config`` (7200 s; a corp may fetch 400 per hour)."""
         return self._credentials.get(
@@ -91,7 +97,9 @@ class WeComApi:
             raise WeComUnavailable(f"{path} answered without a ticket")
         return ticket, answer.get("expires_in")
 
-    def _with_token(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+    def _with_token(
+        self, path: str, query: dict[str, str], rejections: frozenset[int] = _REJECTIONS
+    ) -> dict[str, Any]:
         rejected: str | None = None
         for _ in range(2):
             token = self._credentials.get(f"{self._app_key}#access_token", self._fetch_token, rejected)
@@ -102,7 +110,7 @@ class WeComApi:
             if errcode in _TOKEN_ERRORS and rejected is None:
                 rejected = token
                 continue
-            if errcode in _REJECTIONS:
+            if errcode in rejections:
                 raise WeComRejected(errcode, str(answer.get("errmsg", "")))
             raise WeComUnavailable(f"{path} errcode {errcode}", errcode)
         raise WeComUnavailable("access_token refused twice")

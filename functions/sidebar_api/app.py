@@ -1,0 +1,110 @@
+"""The WeCom sidebar's routes (no API key: the page runs in an agent's WeCom client).
+
+GET /sidebar/session?code=       one-time OAuth code -> {token, userid, expires_at}
+GET /sidebar/jsapi-config?url=   (Authorization: Bearer <token>) signatures for wx.config and
+                                 wx.agentConfig of that page
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.adapters.credential_cache import CredentialUnavailable
+from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
+from scrm_sync.bootstrap import sidebar
+from scrm_sync.domain.config_documents import NoValidConfiguration
+from scrm_sync.domain.jsapi import InvalidPageUrl
+from scrm_sync.entrypoints.http import error_response, json_response
+from scrm_sync.entrypoints.logging import pii_safe_logger
+from scrm_sync.services.sidebar import (
+    MAX_CODE_LENGTH,
+    InvalidSession,
+    SessionRefused,
+    SidebarNotConfigured,
+    wecom_failure,
+)
+
+logger = pii_safe_logger()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+
+def _bearer_token() -> str | None:
+    header = (app.current_event.headers or {}).get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@app.get("/sidebar/session")
+@tracer.capture_method
+def open_session() -> Response:
+    code = app.current_event.get_query_string_value("code")
+    if not code or len(code) > MAX_CODE_LENGTH:
+        return error_response(
+            400, f"query parameter 'code' is required (at most {MAX_CODE_LENGTH} characters)"
+        )
+    try:
+        session = sidebar().open_session(code)
+    except WeComRejected:
+        return error_response(
+            401, "the OAuth code is invalid, already used or expired: open the sidebar again"
+        )
+    logger.info("sidebar session opened")
+    return json_response(200, session)
+
+
+@app.get("/sidebar/jsapi-config")
+@tracer.capture_method
+def jsapi_config() -> Response:
+    sidebar().member(_bearer_token())
+    url = app.current_event.get_query_string_value("url")
+    return json_response(200, sidebar().jsapi_config(url or ""))
+
+
+@app.exception_handler(InvalidSession)
+def invalid_session(exc: InvalidSession) -> Response:
+    return error_response(401, str(exc))
+
+
+@app.exception_handler(SessionRefused)
+def session_refused(exc: SessionRefused) -> Response:
+    return error_response(exc.status, str(exc))
+
+
+@app.exception_handler(InvalidPageUrl)
+def invalid_page_url(exc: InvalidPageUrl) -> Response:
+    return error_response(400, f"query parameter 'url': {exc}")
+
+
+@app.exception_handler(SidebarNotConfigured)
+def not_configured(exc: SidebarNotConfigured) -> Response:
+    logger.error("sidebar not configured", extra={"error": str(exc)})
+    return error_response(503, f"the sidebar is not configured: {exc}")
+
+
+@app.exception_handler(WeComUnavailable)
+def wecom_unavailable(exc: WeComUnavailable) -> Response:
+    status, message = wecom_failure(exc.errcode)
+    logger.warning("WeCom call failed", extra={"errcode": exc.errcode, "status": status})
+    return error_response(status, message)
+
+
+@app.exception_handler(CredentialUnavailable)
+def credentials_unavailable(exc: CredentialUnavailable) -> Response:
+    logger.warning("credential cache unavailable", extra={"error": str(exc)})
+    return error_response(503, "WeCom credentials are being refreshed: retry shortly")
+
+
+@app.exception_handler(NoValidConfiguration)
+def no_valid_configuration(exc: NoValidConfiguration) -> Response:
+    logger.error("no valid configuration", extra={"error": str(exc)})
+    return error_response(503, "the service's configuration is invalid; retry the request later")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
