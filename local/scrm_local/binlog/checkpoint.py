@@ -27,6 +27,9 @@ class BinlogPosition:
 
     def after_gtid(self, gtid: str) -> BinlogPosition:
         """The state once transaction `gtid` is done (its domain's entry replaced)."""
+        current = self.gtid or ""
+        if "," not in current and current.split("-", 1)[0] in ("", gtid.split("-", 1)[0]):
+            return BinlogPosition(gtid=gtid)  # one replication domain (the usual case): replaced whole
         by_domain = {entry.split("-", 1)[0]: entry for entry in (self.gtid or "").split(",") if entry}
         by_domain[gtid.split("-", 1)[0]] = gtid
         return BinlogPosition(gtid=",".join(by_domain[d] for d in sorted(by_domain, key=int)))
