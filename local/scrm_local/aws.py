@@ -26,16 +26,20 @@ class Clients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, service: str) -> Any:
+    def __call__(self, service: str, validate_parameters: bool = True) -> Any:
+        """The client of `service`; without `validate_parameters` (a hot path whose requests are
+        checked by its own code, such as the binlog bridge's PutRecords) a client of its own."""
+        key = service if validate_parameters else f"{service} (unvalidated)"
         with self._lock:
-            if service not in self._clients:
-                self._clients[service] = self._session.client(
+            if key not in self._clients:
+                self._clients[key] = self._session.client(
                     service,  # type: ignore[call-overload]
                     endpoint_url=self.endpoint_url,
                     config=Config(
                         retries={"max_attempts": 3, "mode": "standard"},
                         connect_timeout=3,
                         max_pool_connections=64,  # pollers, gateway and config watcher share them
+                        parameter_validation=validate_parameters,
                     ),
                 )
-            return self._clients[service]
+            return self._clients[key]

@@ -295,15 +295,20 @@ class BinlogBridge:
     def _add_rows(self, event: RowsEvent, control: pymysql.connections.Connection) -> None:
         operation = _OPERATIONS[type(event)]
         metadata = self._table_metadata.for_event(control, event, self._is_mariadb)
-        transaction = self._current()
+        changes = self._current().changes
+        table, json_columns, primary_key = event.table, metadata.json_columns, metadata.primary_key
+        (single_key,) = primary_key if len(primary_key) == 1 else (None,)
         for row in event.rows:
             if operation == "update":
-                after = plain_row(row["after_values"], metadata.json_columns)
-                before: dict[str, Any] | None = plain_row(row["before_values"], metadata.json_columns)
+                after = plain_row(row["after_values"], json_columns)
+                before: dict[str, Any] | None = plain_row(row["before_values"], json_columns)
             else:
-                after, before = plain_row(row["values"], metadata.json_columns), None
-            key = "|".join(str(after.get(column)) for column in metadata.primary_key)
-            transaction.changes.append(RowImage(event.table, operation, after, before, key))
+                after, before = plain_row(row["values"], json_columns), None
+            if single_key is not None:
+                key = str(after.get(single_key))
+            else:
+                key = "|".join(str(after.get(column)) for column in primary_key)
+            changes.append(RowImage(table, operation, after, before, key))
 
     def _add_ddl(self, statement: str, default_schema: str) -> None:
         for ddl in table_ddl(statement):
@@ -356,7 +361,9 @@ def bridge_for_stack(settings: Settings, template: Template, clients: Clients) -
         return None
     return BinlogBridge(
         settings.cdc_mysql_url,
-        clients("kinesis"),
+        # kinesis_batches already keeps every PutRecords within Kinesis' limits: botocore's own
+        # check of each record is the largest avoidable cost per record
+        clients("kinesis", validate_parameters=False),
         template.resolver.resource(CDC_STREAM_LOGICAL_ID).name,
         settings.project_root / settings.cdc_checkpoint,
         tables=settings.cdc_tables,

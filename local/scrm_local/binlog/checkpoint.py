@@ -27,6 +27,9 @@ class BinlogPosition:
 
     def after_gtid(self, gtid: str) -> BinlogPosition:
         """The state once transaction `gtid` is done (its domain's entry replaced)."""
+        current = self.gtid or ""
+        if "," not in current and current.split("-", 1)[0] in ("", gtid.split("-", 1)[0]):
+            return BinlogPosition(gtid=gtid)  # one replication domain (the usual case): replaced whole
         by_domain = {entry.split("-", 1)[0]: entry for entry in (self.gtid or "").split(",") if entry}
         by_domain[gtid.split("-", 1)[0]] = gtid
         return BinlogPosition(gtid=",".join(by_domain[d] for d in sorted(by_domain, key=int)))
@@ -67,8 +70,11 @@ class CheckpointFile:
             "log_pos": position.log_pos,
             "saved_at": datetime.now(UTC).isoformat(),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        except FileNotFoundError:  # the first save (a syscall less on every other one)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(document, out)

@@ -91,12 +91,17 @@ class GroupCommit:
             ):
                 self._changed.wait()
             self.raise_failure()
+            idle = not self._unsent
             self._unsent.extend(records)
             self._unsent_bytes += size
             self._added += len(records)
             self._boundaries.append(_Boundary(self._added, end, time.monotonic()))
             self._advance()
-            self._changed.notify_all()
+            # The sender only needs waking when it waits for something this changes: nothing was
+            # unsent (it waits for records or to checkpoint), or a PutRecords call is now full.
+            # Otherwise it waits for the oldest unsent record's linger, which this does not move.
+            if idle or self._full():
+                self._changed.notify_all()
 
     def raise_failure(self) -> None:
         """Raise what ended the sender thread, if anything did (the reader calls it per event)."""
@@ -143,11 +148,7 @@ class GroupCommit:
                 now = time.monotonic()
                 if self._unsent:
                     oldest = self._boundaries[0].added_at  # the first boundary not all sent
-                    full = (
-                        len(self._unsent) >= KINESIS_MAX_RECORDS
-                        or self._unsent_bytes >= KINESIS_MAX_REQUEST_BYTES
-                    )
-                    if full or self._closing or now >= oldest + self._linger:
+                    if self._full() or self._closing or now >= oldest + self._linger:
                         return next(kinesis_batches(self._unsent)), None
                     timeout: float | None = oldest + self._linger - now
                 elif self.position != self._saved:
@@ -159,6 +160,10 @@ class GroupCommit:
                 else:
                     timeout = None
                 self._changed.wait(timeout)
+
+    def _full(self) -> bool:
+        """Enough is unsent for a full PutRecords call."""
+        return len(self._unsent) >= KINESIS_MAX_RECORDS or self._unsent_bytes >= KINESIS_MAX_REQUEST_BYTES
 
     def _sent_batch(self, batch: list[StreamRecord]) -> BinlogPosition | None:
         """Drops a sent batch; the position to checkpoint if a transaction is now all sent."""

@@ -4,7 +4,7 @@ decimals as strings, JSON columns parsed)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,9 +35,29 @@ def plain_value(value: Any, is_json: bool = False) -> Any:
     return value
 
 
+# Values that are plain already, and the conversions of the commonest others (exact types: a
+# subclass takes the general path of plain_value, which gives the same result).
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+_CONVERSIONS: dict[type, Callable[[Any], Any]] = {
+    datetime: datetime.isoformat,
+    date: date.isoformat,
+    Decimal: str,
+}
+
+
 def plain_row(values: Mapping[str, Any], json_columns: frozenset[str]) -> dict[str, Any]:
     """A binlog row image with every value made plain (`json_columns` parsed)."""
-    return {column: plain_value(value, column in json_columns) for column, value in values.items()}
+    row = {}
+    for column, value in values.items():
+        kind = value.__class__
+        if column in json_columns:
+            row[column] = plain_value(value, True)
+        elif kind in _PLAIN_TYPES:
+            row[column] = value
+        else:
+            convert = _CONVERSIONS.get(kind)
+            row[column] = convert(value) if convert is not None else plain_value(value)
+    return row
 
 
 def utf8_text(value: str | bytes | bytearray) -> str:

@@ -3,6 +3,7 @@ records on Kinesis, the local binlog bridge, or the scheduled incremental pull).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -89,8 +90,9 @@ def dms_document(
     """The JSON document AWS DMS writes to Kinesis for one row change, with the task settings the
     template uses (IncludeTransactionDetails, before-image on updates). Local producers (the
     binlog bridge, the incremental pull) write the same shape, so CdcFunction reads one format."""
+    committed = _utc_text(change.committed_at)
     metadata: dict[str, Any] = {
-        "timestamp": _utc_text(built_at or change.committed_at),
+        "timestamp": committed if built_at is None else _utc_text(built_at),
         "record-type": "data",
         "operation": change.operation,
         "partition-key-type": "primary-key",
@@ -99,7 +101,7 @@ def dms_document(
         "table-name": change.table,
         "transaction-id": transaction_id,
         "transaction-record-id": record_id,
-        "commit-timestamp": _utc_text(change.committed_at),
+        "commit-timestamp": committed,
     }
     document: dict[str, Any] = {"data": dict(change.row), "metadata": metadata}
     if change.before is not None:
@@ -146,8 +148,12 @@ def stream_record(document: Mapping[str, Any]) -> StreamRecord:
     return StreamRecord(partition_key, encode_dms(document))
 
 
+# One encoder for every record (json.dumps would build one per call with these options).
+_DMS_ENCODER = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode_dms(document: Mapping[str, Any]) -> bytes:
-    return json.dumps(document, default=_json_default, ensure_ascii=False, separators=(",", ":")).encode()
+    return _DMS_ENCODER.encode(document).encode()
 
 
 def decode_dms(raw: bytes, fallback_position: str) -> RowChange | ControlChange:
@@ -192,6 +198,7 @@ def decode_dms(raw: bytes, fallback_position: str) -> RowChange | ControlChange:
     )
 
 
+@functools.lru_cache(maxsize=1024)  # the records of one transaction share their commit time
 def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
