@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import credentials, queries, rules, unlink
 from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
+from scrm_sync.domain.storable import is_unicode_text
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -75,6 +76,8 @@ def unlink_identifier(profile_id: str) -> Response:
     reason = body.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         return error_response(400, "body needs a 'reason'")
+    if not is_unicode_text(reason):
+        return error_response(400, "'reason' holds an unpaired surrogate escape, which is not Unicode")
     raw = body["identifier"]
     identifier = normalize_identifier(
         str(raw.get("type", "")), raw.get("value"), raw.get("scope"), rules().default_phone_region

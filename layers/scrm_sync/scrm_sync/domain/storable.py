@@ -101,6 +101,16 @@ def check_scalar(value: Any) -> Any:
     return value
 
 
+def is_unicode_text(text: str) -> bool:
+    """False for text holding an unpaired surrogate ("\\ud800" in JSON): no store accepts it
+    (DynamoDB refuses it as invalid UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_event_size(message: str) -> None:
     size = len(message.encode("utf-8"))
     if size > MAX_EVENT_BYTES:
