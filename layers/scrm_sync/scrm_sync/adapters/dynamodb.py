@@ -450,17 +450,25 @@ class DynamoProfileRepository:
         ).get("Item")
         return from_item(item) if item else None
 
-    def load(self, profile_id: str) -> Profile | None:
-        live = self.resolve(profile_id)
-        item = self._get_profile_item(live)
+    def load(self, profile_id: str, identifiers: bool = True) -> Profile | None:
+        live, item = profile_id, self._get_profile_item(profile_id)
+        for _ in range(_MAX_REDIRECT_HOPS):  # a merged-away profile's item names its survivor
+            if item is None or "redirect_to" not in item:
+                break
+            live = item["redirect_to"]
+            item = self._get_profile_item(live)
+        else:
+            raise RuntimeError(f"redirect chain from {profile_id} is too long")
         if item is None:
             return None
-        profile = Profile(live, updated_at=item.get("updated_at"))
+        profile = Profile(
+            live, updated_at=item.get("updated_at"), merged_from=list(item.get("merged_from", []))
+        )
         for field, (value, version) in _fields(item).items():
             profile.values[field] = value
             profile.versions[field] = version
         seen: set[str] = set()
-        for pid in [live, *item.get("merged_from", [])]:
+        for pid in [live, *item.get("merged_from", [])] if identifiers else []:
             for ident in self._query_all(
                 TableName=self._identity,
                 IndexName="by_profile",

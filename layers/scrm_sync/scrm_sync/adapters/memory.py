@@ -252,18 +252,19 @@ class InMemoryProfileRepository:
             record = self.profiles.get(profile_id)
             return sorted(record.merged_from) if record else []
 
-    def load(self, profile_id: str) -> Profile | None:
+    def load(self, profile_id: str, identifiers: bool = True) -> Profile | None:
         with self._lock:
             live = self.resolve(profile_id)
             record = self.profiles.get(live)
             if record is None:
                 return None
-            profile = Profile(live, updated_at=record.updated_at)
+            profile = Profile(live, updated_at=record.updated_at, merged_from=list(record.merged_from))
             for name, (value, version) in record.fields.items():
                 profile.values[name] = value
                 profile.versions[name] = version
-            members = {live, *record.merged_from}
-            profile.identifiers = sorted(Identifier.from_key(k) for k in self.identity.keys_of(members))
+            if identifiers:
+                members = {live, *record.merged_from}
+                profile.identifiers = sorted(Identifier.from_key(k) for k in self.identity.keys_of(members))
             return profile
 
     def record_events(self, entries: Sequence[Evidence]) -> None:

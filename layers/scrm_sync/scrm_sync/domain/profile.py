@@ -81,6 +81,7 @@ class Profile:
     values: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, FieldVersion] = field(default_factory=dict)
     updated_at: str | None = None
+    merged_from: list[str] = field(default_factory=list)  # profiles merged into this one
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -119,7 +119,10 @@ class ProfileRepository(Protocol):
         """Follow merge redirects to the live profile id."""
         ...
 
-    def load(self, profile_id: str) -> Profile | None: ...
+    def load(self, profile_id: str, identifiers: bool = True) -> Profile | None:
+        """The live profile `profile_id` is or was merged into; `identifiers=False` leaves its
+        identifiers out (one read fewer per merged profile)."""
+        ...
 
     def record_events(self, entries: Sequence[Evidence]) -> None:
         """Keep the events' evidence and timeline entries, a batch at a time; idempotent (an entry

@@ -194,12 +194,13 @@ class SidebarCustomers:
         contact = normalize_identifier("wecom_external_userid", external_userid, app.corp_id)
         before = decode_cursor(cursor)
         owner = self._repo.owners([contact.key]).get(contact.key)
-        profile = self._repo.load(owner.profile_id) if owner is not None else None
+        # the header's identifiers on the first page only: the next pages are the timeline
+        profile = self._repo.load(owner.profile_id, identifiers=before is None) if owner is not None else None
         if profile is None:
             raise UnknownCustomer("no profile has this external contact yet")
         if ALL_CUSTOMERS not in roles and not follows(profile.values, member):
             raise NotYourCustomer(member, profile.profile_id)
-        ids = [profile.profile_id, *self._repo.merged_from(profile.profile_id)]
+        ids = [profile.profile_id, *profile.merged_from]
         entries, next_before = self._repo.timeline_page(ids, PAGE_SIZE, before)
         view = customer_view(profile, entries, masked=FULL_CONTACT not in roles)
         view["next_cursor"] = encode_cursor(next_before)
