@@ -22,7 +22,7 @@ def test_a_tiny_freshness_run_sees_every_event_of_each_path_readable():
     for name, figures in result["paths"].items():
         assert figures is not None, name
         assert (figures["sent"], figures["refused"]) == (6, 0), (name, figures["refusals"])
-        assert (figures["readable"], figures["not_readable"]) == (6, 0), name
+        assert (figures["timed"], figures["readable"], figures["not_readable"]) == (6, 6, 0), name
         assert 0 < figures["p50_s"] <= figures["p99_s"] <= figures["max_s"], name
 
     lines = freshness.render(result)
