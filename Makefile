@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PYENV_PYTHONS := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.(11|12|13)\.[0-9]+$$' | paste -sd: -)
 SAM := SAM_CLI_TELEMETRY=0 $(if $(PYENV_PYTHONS),PYENV_VERSION=$(PYENV_PYTHONS)) $(BIN)/sam
 
-.PHONY: install run test lint format build validate deploy bench lock clean
+.PHONY: install run test lint format build validate deploy bench bench-e2e lock clean
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ deploy: build
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(BIN)/python -m bench
+
+## Freshness through `scrm local run` (moto): POST /events, a signed webhook and a MySQL commit
+## until GET /profiles shows the change. SCRM_BENCH_FRESHNESS_RATE / _SECONDS override the defaults.
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.freshness
 
 ## Re-resolve the pinned development dependencies from requirements-dev.in.
 lock:
