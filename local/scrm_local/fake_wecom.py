@@ -1,19 +1,18 @@
-"""A local stand-in for WeCom's server API (gettoken, externalcontact/get, the JS-SDK tickets):
-tests never call the internet. It can be switched down (HTTP 503), made to expire tokens or to
-answer slowly (so concurrent callers overlap), and records every call."""
+"""A local stand-in for WeCom's server API (gettoken, externalcontact/get, auth/getuserinfo, the
+JS-SDK tickets): neither the tests nor the local stack's sidebar ever call the internet. It can be
+switched down (HTTP 503), made to expire tokens or to answer slowly (so concurrent callers
+overlap), and records every call. The tests serve it on a port of their own
+(tests/fake_wecom.py); `scrm local run` serves it under /__local/wecom (see sidebar_dev)."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.json_http import serving_json
-
-CORP_ID = "ww0000000000000dev"
-SECRET = "dev-wecom-secret"
+CORP_ID = "ww0000000000000dev"  # the dev-only ids and secret in config/channels.dev.json
+SECRET = "dev-wecom-secret"  # noqa: S105 - a dev-only dummy, as in the channels file
 
 
 @dataclass
@@ -27,11 +26,13 @@ class FakeWeCom:
     tickets_issued: int = 0
     latency_seconds: float = 0.0  # how long gettoken and the ticket calls take
     base_url: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def oauth_code(self, code: str, userid: str | None = None, openid: str | None = None) -> str:
         """A one-time OAuth code WeCom would hand the page for a member (userid) or anybody else."""
         who = {"userid": userid} if userid else {"openid": openid or "oDEV-not-a-member"}
-        self.oauth_codes[code] = {"errcode": 0, "errmsg": "ok", **who}
+        with self._lock:
+            self.oauth_codes[code] = {"errcode": 0, "errmsg": "ok", **who}
         return code
 
     def count(self, path: str) -> int:
@@ -50,7 +51,9 @@ class FakeWeCom:
         }
 
     def answer(self, path: str, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        self.calls.append(path)
+        """WeCom's answer to one server API call (HTTP status, JSON body)."""
+        with self._lock:
+            self.calls.append(path)
         if self.down:
             return 503, {}
         if path in ("/cgi-bin/gettoken", "/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get"):
@@ -58,8 +61,9 @@ class FakeWeCom:
         if path == "/cgi-bin/gettoken":
             if query.get("corpid") != CORP_ID or query.get("corpsecret") != SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
-            self.tokens_issued += 1
-            return 200, {"errcode": 0, "access_token": f"token-{self.tokens_issued}", "expires_in": 7200}
+            with self._lock:
+                self.tokens_issued += 1
+                return 200, {"errcode": 0, "access_token": f"token-{self.tokens_issued}", "expires_in": 7200}
         if path == "/cgi-bin/externalcontact/get":
             if query.get("access_token") != f"token-{self.tokens_issued}" or self.expire_next_token:
                 self.expire_next_token = False
@@ -71,7 +75,8 @@ class FakeWeCom:
         if path == "/cgi-bin/auth/getuserinfo":
             if query.get("access_token") != f"token-{self.tokens_issued}":
                 return 200, {"errcode": 42001, "errmsg": "access_token expired"}
-            answer = self.oauth_codes.pop(query.get("code", ""), None)  # single use
+            with self._lock:
+                answer = self.oauth_codes.pop(query.get("code", ""), None)  # single use
             return 200, answer or {"errcode": 40029, "errmsg": "invalid code"}
         if path in ("/cgi-bin/get_jsapi_ticket", "/cgi-bin/ticket/get"):
             if query.get("access_token") != f"token-{self.tokens_issued}" or self.expire_next_token:
@@ -79,20 +84,10 @@ class FakeWeCom:
                 return 200, {"errcode": 42001, "errmsg": "access_token expired"}
             if path == "/cgi-bin/ticket/get" and query.get("type") != "agent_config":
                 return 200, {"errcode": 40004, "errmsg": "invalid type"}
-            self.tickets_issued += 1
+            with self._lock:
+                self.tickets_issued += 1
+                issued = self.tickets_issued
             kind = "agent" if path == "/cgi-bin/ticket/get" else "corp"
-            return 200, {
-                "errcode": 0,
-                "errmsg": "ok",
-                "ticket": f"{kind}-ticket-{self.tickets_issued}",
-                "expires_in": 7200,
-            }
+            ticket = f"{kind}-ticket-{issued}"
+            return 200, {"errcode": 0, "errmsg": "ok", "ticket": ticket, "expires_in": 7200}
         return 404, {}
-
-
-@contextmanager
-def running_fake_wecom() -> Iterator[FakeWeCom]:
-    fake = FakeWeCom()
-    with serving_json(lambda method, path, query, body: fake.answer(path, query)) as base_url:
-        fake.base_url = base_url
-        yield fake
