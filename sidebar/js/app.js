@@ -79,7 +79,7 @@ class Sidebar {
       }
       this.externalUserId = await currentExternalContact(wx);
     } catch (error) {
-      const detail = error instanceof WeComError ? `${error.step}: ${error.message}` : String(error);
+      const detail = error instanceof WeComError ? error.message : String(error);
       return showState("error", "无法获取当前客户", detail, retry);
     }
     await this.loadFirstPage();

@@ -61,6 +61,15 @@ const ATTRIBUTES = {
   wecom_remark: "企微备注",
   email: "邮箱",
 };
+const MEMBER_LEVELS = {
+  normal: "普通会员",
+  silver: "银卡会员",
+  gold: "金卡会员",
+  platinum: "白金会员",
+  diamond: "钻石会员",
+  vip: "VIP",
+};
+const DATA_FIELDS = { channel: "渠道", channel_ref: "来源", store: "门店", campaign: "活动", score: "评分" };
 const HIDDEN_ATTRIBUTES = new Set(["name", "member_level", "tags", "wecom_tags", "wecom_follow_user"]);
 const TEXT_FIELDS = ["summary", "content", "text", "title", "question", "message"];
 
@@ -124,7 +133,12 @@ export function header(customer) {
       { class: "title-row" },
       el("h1", { class: "name", "data-testid": "customer-name", text: customer.name || "未命名客户" }),
       customer.member_level
-        ? el("span", { class: "tier", "data-testid": "member-level", text: customer.member_level })
+        ? el("span", {
+            class: "tier",
+            "data-testid": "member-level",
+            "data-level": customer.member_level,
+            text: MEMBER_LEVELS[String(customer.member_level).toLowerCase()] || customer.member_level,
+          })
         : null,
     ),
     channels.length ? el("ul", { class: "channels", "data-testid": "channels", "aria-label": "已知渠道" }, channels) : null,
@@ -203,7 +217,11 @@ function interactionEntry(entry) {
     el("div", { class: "entry-title" }, el("span", { text: kind })),
     textField ? el("p", { class: "text", text: String(data[textField]) }) : null,
     rest.length
-      ? el("dl", { class: "extra" }, rest.slice(0, 4).map(([name, value]) => el("div", { class: "kv" }, el("dt", { text: name }), el("dd", { text: String(value) }))))
+      ? el(
+          "dl",
+          { class: "extra" },
+          rest.slice(0, 4).map(([name, value]) => el("div", { class: "kv" }, el("dt", { text: DATA_FIELDS[name] || name }), el("dd", { text: String(value) }))),
+        )
       : null,
   );
 }

@@ -221,7 +221,8 @@ def test_the_agent_sees_one_timeline_across_channels(browser, local_stack, custo
     shot = screenshot(browser, "sidebar-customer-360")
     assert state == "ready", browser.find_element("id", "app").text
     assert texts(browser, "[data-testid=customer-name]") == ["王小明"]
-    assert texts(browser, "[data-testid=member-level]") == ["gold"]
+    tier = browser.find_element("css selector", "[data-testid=member-level]")
+    assert (tier.get_attribute("data-level"), tier.text) == ("gold", "金卡会员")
     orders = browser.find_elements("css selector", "[data-testid=timeline-entry][data-kind=order]")
     sources = {o.get_attribute("data-source") for o in orders}
     assert {"tmall", "youzan"} <= sources, sources  # orders from at least two channels
