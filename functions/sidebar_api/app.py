@@ -3,6 +3,10 @@
 GET /sidebar/session?code=       one-time OAuth code -> {token, userid, expires_at}
 GET /sidebar/jsapi-config?url=   (Authorization: Bearer <token>) signatures for wx.config and
                                  wx.agentConfig of that page
+GET /sidebar/customer?external_userid=&cursor=
+                                 (Bearer) the customer 360: profile and a page of the timeline,
+                                 only for an agent who follows the customer (or sees all); every
+                                 view, allowed or refused, is logged with the agent and profile id
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.credential_cache import CredentialUnavailable
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
-from scrm_sync.bootstrap import sidebar
+from scrm_sync.bootstrap import sidebar, sidebar_customers
 from scrm_sync.domain.config_documents import NoValidConfiguration
+from scrm_sync.domain.identifiers import InvalidIdentifier
 from scrm_sync.domain.jsapi import InvalidPageUrl
+from scrm_sync.domain.timeline import InvalidCursor
 from scrm_sync.entrypoints.http import error_response, json_response
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.sidebar import (
     MAX_CODE_LENGTH,
     InvalidSession,
+    NotYourCustomer,
     SessionRefused,
     SidebarNotConfigured,
+    UnknownCustomer,
     wecom_failure,
 )
 
@@ -62,6 +70,39 @@ def jsapi_config() -> Response:
     sidebar().member(_bearer_token())
     url = app.current_event.get_query_string_value("url")
     return json_response(200, sidebar().jsapi_config(url or ""))
+
+
+@app.get("/sidebar/customer")
+@tracer.capture_method
+def customer() -> Response:
+    external_userid = app.current_event.get_query_string_value("external_userid")
+    if not external_userid:
+        return error_response(400, "query parameter 'external_userid' is required")
+    cursor = app.current_event.get_query_string_value("cursor")
+    page = sidebar_customers().customer(_bearer_token(), external_userid, cursor)
+    logger.info("sidebar view", extra={"agent": page.member, "profile_id": page.profile_id, "allowed": True})
+    return json_response(200, page.view)
+
+
+@app.exception_handler(NotYourCustomer)
+def not_your_customer(exc: NotYourCustomer) -> Response:
+    logger.info("sidebar view", extra={"agent": exc.member, "profile_id": exc.profile_id, "allowed": False})
+    return error_response(403, str(exc), code="not_your_customer")
+
+
+@app.exception_handler(UnknownCustomer)
+def unknown_customer(exc: UnknownCustomer) -> Response:
+    return error_response(404, str(exc), code="unknown_customer")
+
+
+@app.exception_handler(InvalidIdentifier)
+def invalid_external_userid(exc: InvalidIdentifier) -> Response:
+    return error_response(400, f"query parameter 'external_userid': {exc}")
+
+
+@app.exception_handler(InvalidCursor)
+def invalid_cursor(exc: InvalidCursor) -> Response:
+    return error_response(400, f"query parameter 'cursor': {exc}")
 
 
 @app.exception_handler(InvalidSession)

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from scrm_sync import bootstrap
+from scrm_sync.domain.events import CanonicalEvent
+from scrm_sync.domain.followers import follower_field
 from scrm_sync.domain.jsapi import jsapi_signature
 
 from tests.fake_wecom import CORP_ID, SECRET, FakeWeCom, running_fake_wecom
@@ -25,6 +27,15 @@ from tests.lambda_context import LambdaContext
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_KEY = "dev-only-sidebar-session-key-0123456789"
 PAGE = "https://crm.example.cn/sidebar/?entry=single_chat_tools"
+TABLES = {
+    "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
+    "CHECKPOINTS_TABLE": "CheckpointsTable",
+    "PROFILES_TABLE": "ProfilesTable",
+    "IDENTITY_TABLE": "IdentityTable",
+    "TIMELINE_TABLE": "TimelineTable",
+    "ORDERS_TABLE": "OrdersTable",
+    "RULES_PARAMETER_NAME": "RulesParameter",  # the sync that seeds the profiles reads the rules
+}
 
 
 @dataclass
@@ -33,7 +44,9 @@ class SidebarApi:
     function: ModuleType
     wecom: FakeWeCom
 
-    def configure(self, entry: dict[str, Any] | None) -> None:
+    def configure(self, entry: dict[str, Any] | None, **extra: Any) -> None:
+        if entry is not None:
+            entry = {**entry, **extra}
         document = {"wecom_sidebar": entry} if entry is not None else {}
         self.resources.clients("secretsmanager").put_secret_value(
             SecretId=self.resources.names["ChannelCredentialsSecret"], SecretString=json.dumps(document)
@@ -54,11 +67,21 @@ class SidebarApi:
         return str(body["token"])
 
 
+def app_entry(wecom: FakeWeCom) -> dict[str, Any]:
+    return {
+        "corp_id": CORP_ID,
+        "agent_id": 1000002,
+        "secret": SECRET,
+        "session_key": SESSION_KEY,
+        "api_base": wecom.base_url,
+    }
+
+
 @pytest.fixture
 def sidebar(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SidebarApi]:
     resources = build_resources(moto_endpoint)
-    monkeypatch.setenv("CHANNELS_SECRET_ARN", resources.names["ChannelCredentialsSecret"])
-    monkeypatch.setenv("CHECKPOINTS_TABLE", resources.names["CheckpointsTable"])
+    for variable, logical_id in TABLES.items():
+        monkeypatch.setenv(variable, resources.names[logical_id])
     monkeypatch.setenv("RULES_CACHE_SECONDS", "0")
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -69,15 +92,7 @@ def sidebar(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sid
     bootstrap.reset()
     with running_fake_wecom() as wecom:
         api = SidebarApi(resources, load_function("sidebar_api"), wecom)
-        api.configure(
-            {
-                "corp_id": CORP_ID,
-                "agent_id": 1000002,
-                "secret": SECRET,
-                "session_key": SESSION_KEY,
-                "api_base": wecom.base_url,
-            }
-        )
+        api.configure(app_entry(wecom))
         try:
             yield api
         finally:
@@ -156,3 +171,173 @@ def test_wecom_down_is_a_503_and_wrong_credentials_a_clear_502(sidebar):
     )
     status, body = sidebar.get("jsapi_config", {"url": PAGE}, token)
     assert status == 502 and "secret" in body["message"]
+
+
+# --- the customer 360 ------------------------------------------------------------------------------
+EXTERNAL = "wmEXT-360"
+PHONE = "13800138000"
+
+
+def sync(**payload: Any) -> None:
+    event = CanonicalEvent.model_validate({"occurred_at": "2026-11-20T10:00:00+08:00", **payload})
+    bootstrap.sync().apply(event)
+
+
+def order(event_id: str, source: str, identifier: dict[str, Any], order_id: str, total: str, at: str) -> None:
+    sync(
+        event_id=event_id,
+        source=source,
+        type="order.created",
+        occurred_at=at,
+        identifiers=[identifier, {"type": "phone", "value": PHONE}],
+        order={"order_id": order_id, "status": "paid", "total": total, "currency": "CNY"},
+    )
+
+
+@pytest.fixture
+def merged_customer(sidebar: SidebarApi) -> SidebarApi:
+    """A WeCom contact followed by zhangsan, a Tmall order, a Youzan order and a POS member: one
+    customer through the shared phone."""
+    contact = {"type": "wecom_external_userid", "value": EXTERNAL, "scope": CORP_ID}
+    sync(
+        event_id="wecom-add-1",
+        source="wecom",
+        type="profile.updated",
+        identifiers=[contact],
+        attributes={"wecom_follow_user": "zhangsan", follower_field("zhangsan"): "zhangsan"},
+    )
+    sync(
+        event_id="wecom-contact-1",
+        source="wecom",
+        type="profile.updated",
+        identifiers=[contact, {"type": "phone", "value": PHONE}],
+        attributes={"name": "韩梅梅", "wecom_tags": "高净值,母婴"},
+    )
+    order(
+        "tmall-1",
+        "tmall",
+        {"type": "taobao_open_uid", "value": "AAHk5d-tb"},
+        "TB-1001",
+        "299.00",
+        "2026-11-21T09:00:00+08:00",
+    )
+    order(
+        "youzan-1",
+        "youzan",
+        {"type": "youzan_open_id", "value": "yz-open-1"},
+        "E2026-1",
+        "59.90",
+        "2026-11-22T09:00:00+08:00",
+    )
+    sync(
+        event_id="pos-1",
+        source="pos",
+        type="profile.updated",
+        identifiers=[
+            {"type": "member_no", "value": "M-88", "scope": "brand-loyalty"},
+            {"type": "phone", "value": PHONE},
+        ],
+        attributes={"member_level": "gold", "address": "广东省深圳市南山区科技园1号"},
+    )
+    return sidebar
+
+
+def customer(api: SidebarApi, agent: str, **query: str) -> tuple[int, dict[str, Any]]:
+    return api.get("customer", {"external_userid": EXTERNAL, **query}, api.session(agent))
+
+
+def test_a_follower_sees_the_merged_customer_across_channels_with_contact_details_masked(merged_customer):
+    status, view = customer(merged_customer, "zhangsan")
+    assert status == 200, view
+    assert view["name"] == "韩梅梅" and view["member_level"] == "gold"
+    assert view["tags"] == ["高净值", "母婴"]
+    assert {"wecom", "tmall", "youzan", "pos"} <= set(view["channels"])
+    assert view["followed_by"] == ["zhangsan"]
+    orders = [(e["source"], e["data"]["order_id"]) for e in view["timeline"] if e["kind"] == "order"]
+    assert orders == [("youzan", "E2026-1"), ("tmall", "TB-1001")]  # newest first
+    assert view["masked"] is True
+    assert [i["value"] for i in view["identifiers"] if i["type"] == "phone"] == ["138****8000"]
+    assert view["attributes"]["address"] == "广东省深圳市****"
+    assert PHONE not in json.dumps(view, ensure_ascii=False)
+    assert not any(name.startswith("wecom_follower_") for name in view["attributes"])
+    assert view["next_cursor"] is None
+
+
+def test_an_agent_who_does_not_follow_the_customer_is_refused_and_every_view_logged(merged_customer, caplog):
+    caplog.set_level("INFO")
+    status, body = customer(merged_customer, "lisi")
+    assert status == 403 and body["code"] == "not_your_customer"
+    assert "韩梅梅" not in json.dumps(body, ensure_ascii=False)
+    assert customer(merged_customer, "zhangsan")[0] == 200
+    views = [r for r in caplog.records if r.getMessage() == "sidebar view"]
+    assert [(r.agent, r.allowed) for r in views] == [("lisi", False), ("zhangsan", True)]  # type: ignore[attr-defined]
+    assert views[0].profile_id == views[1].profile_id and views[0].profile_id.startswith("p_")  # type: ignore[attr-defined]
+
+
+def test_roles_see_every_customer_and_full_contact_details(merged_customer):
+    merged_customer.configure(app_entry(merged_customer.wecom), roles={"lisi": ["all_customers"]})
+    status, view = customer(merged_customer, "lisi")
+    assert status == 200 and view["masked"] is True
+    merged_customer.configure(
+        app_entry(merged_customer.wecom), roles={"lisi": ["all_customers", "full_contact"]}
+    )
+    status, view = customer(merged_customer, "lisi")
+    assert status == 200 and view["masked"] is False
+    assert view["attributes"]["address"] == "广东省深圳市南山区科技园1号"
+    assert any(i["type"] == "phone" and PHONE in i["value"] for i in view["identifiers"])
+
+
+def test_a_member_who_deleted_the_customer_no_longer_sees_them(merged_customer):
+    sync(
+        event_id="wecom-del-1:unfollow",
+        source="wecom",
+        type="profile.updated",
+        occurred_at="2026-11-25T10:00:00+08:00",
+        identifiers=[{"type": "wecom_external_userid", "value": EXTERNAL, "scope": CORP_ID}],
+        attributes={follower_field("zhangsan"): None},
+    )
+    assert customer(merged_customer, "zhangsan")[0] == 403
+
+
+def test_the_timeline_pages_with_a_cursor_without_repeats_or_gaps(merged_customer):
+    for n in range(45):
+        order(
+            f"tmall-p{n}",
+            "tmall",
+            {"type": "taobao_open_uid", "value": "AAHk5d-tb"},
+            f"TB-{2000 + n}",
+            "10.00",
+            f"2026-10-{1 + n % 28:02d}T{n % 24:02d}:00:00+08:00",
+        )
+    token = merged_customer.session("zhangsan")
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = {"external_userid": EXTERNAL, **({"cursor": cursor} if cursor else {})}
+        status, view = merged_customer.get("customer", query, token)
+        assert status == 200, view
+        seen += [e["event_id"] for e in view["timeline"]]
+        pages += 1
+        cursor = view["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and len(seen) == len(set(seen)) == 47
+    assert sum(1 for e in seen if e.startswith("tmall-p")) == 45
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ({}, 400, "'external_userid'"),
+        ({"external_userid": EXTERNAL, "cursor": "not-a-cursor!"}, 400, "'cursor'"),
+        ({"external_userid": "wmNOBODY"}, 404, "no profile"),
+    ],
+)
+def test_bad_or_unknown_requests_get_a_clear_answer(merged_customer, query, status, field):
+    answer_status, body = merged_customer.get("customer", query, merged_customer.session("zhangsan"))
+    assert answer_status == status and field in body["message"]
+
+
+def test_the_customer_needs_a_session(merged_customer):
+    assert merged_customer.get("customer", {"external_userid": EXTERNAL})[0] == 401

@@ -45,7 +45,7 @@ from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
-from .services.sidebar import Sidebar, SidebarApp
+from .services.sidebar import Sidebar, SidebarCustomers
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
@@ -241,12 +241,20 @@ def enrichment() -> ContactEnrichment:
 @factory
 def sidebar() -> Sidebar:
     cache = DynamoCredentialCache(client("dynamodb"), settings(SidebarSettings).checkpoints_table)
-    return Sidebar(credentials_document(), lambda app: _sidebar_wecom(app, cache))
+    return Sidebar(
+        credentials_document(), lambda app: _sidebar_wecom(app.corp_id, app.secret, app.api_base, cache)
+    )
+
+
+@factory
+def sidebar_customers() -> SidebarCustomers:
+    orders = order_store()
+    return SidebarCustomers(sidebar(), profile_repository(), ArchivedOrders(orders) if orders else None)
 
 
 @cache
-def _sidebar_wecom(app: SidebarApp, cache: DynamoCredentialCache) -> WeComApi:
-    return WeComApi(app.corp_id, app.secret, app.api_base, credentials=cache)
+def _sidebar_wecom(corp_id: str, secret: str, api_base: str, cache: DynamoCredentialCache) -> WeComApi:
+    return WeComApi(corp_id, secret, api_base, credentials=cache)
 
 
 @factory

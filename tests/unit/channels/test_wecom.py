@@ -11,6 +11,7 @@ from scrm_sync.channels.wechat_crypto import WeChatCrypto
 from scrm_sync.channels.wecom import ADAPTER, WeComAdapter
 from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.domain.events import CanonicalEvent
+from scrm_sync.domain.followers import follower_field
 from scrm_sync.services.webhooks import WebhookIngest
 
 from .wechat_vectors import DEV_WECOM, NOW, A, B, C, envelope, request
@@ -133,7 +134,11 @@ def test_new_customer_is_a_profile_update_for_the_external_userid(change):
     assert [i.model_dump() for i in event.identifiers] == [
         {"type": "wecom_external_userid", "value": EXTERNAL, "scope": DEV_WECOM["corp_id"]}
     ]
-    assert event.attributes == {"wecom_follow_user": "zhangsan", "wecom_state": "teststate"}
+    assert event.attributes == {
+        "wecom_follow_user": "zhangsan",
+        follower_field("zhangsan"): "zhangsan",
+        "wecom_state": "teststate",
+    }
     assert event.occurred_at == datetime(2014, 6, 24, 11, 48, 33, tzinfo=UTC)
     assert event.event_id == f"sys:1403610513:{change}:{EXTERNAL}:zhangsan"
     assert result.delivery_ids == [event.event_id]
@@ -142,7 +147,8 @@ def test_new_customer_is_a_profile_update_for_the_external_userid(change):
 
 def test_edit_is_a_profile_update_without_state():
     (event,) = parsed(contact_event("edit_external_contact")).events
-    assert event.type == "profile.updated" and event.attributes == {"wecom_follow_user": "zhangsan"}
+    assert event.type == "profile.updated"
+    assert event.attributes == {"wecom_follow_user": "zhangsan", follower_field("zhangsan"): "zhangsan"}
 
 
 @pytest.mark.parametrize(
@@ -154,7 +160,7 @@ def test_edit_is_a_profile_update_without_state():
     ],
 )
 def test_lost_relations_are_interactions_without_profile_fields(change, extra, content):
-    (event,) = parsed(contact_event(change, extra)).events
+    event, *unfollow = parsed(contact_event(change, extra)).events
     assert event.type == "interaction" and event.attributes == {}
     assert event.interaction is not None
     assert (event.interaction.kind, event.interaction.content, event.interaction.channel_ref) == (
@@ -163,6 +169,13 @@ def test_lost_relations_are_interactions_without_profile_fields(change, extra, c
         "zhangsan",
     )
     assert event.identifiers[0].value == EXTERNAL
+    if change == "transfer_fail":  # the relation stays
+        assert unfollow == []
+    else:  # either side deleted the other: the member no longer follows the customer
+        (ended,) = unfollow
+        assert ended.type == "profile.updated" and ended.event_id == f"{event.event_id}:unfollow"
+        assert ended.attributes == {follower_field("zhangsan"): None}
+        assert ended.identifiers == event.identifiers and ended.occurred_at == event.occurred_at
 
 
 def test_retries_share_the_dedupe_key_and_other_changes_do_not():

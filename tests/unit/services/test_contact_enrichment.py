@@ -11,6 +11,7 @@ from scrm_sync.adapters.memory import InMemoryQueue
 from scrm_sync.adapters.wecom_api import WeComApi, WeComRejected, WeComUnavailable
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest, contact_event
 from scrm_sync.domain.credentials import load_credentials
+from scrm_sync.domain.followers import follower_field
 from scrm_sync.services.enrichment import ContactEnrichment, EnrichmentNotConfigured
 
 from tests.fake_wecom import CORP_ID, SECRET, running_fake_wecom
@@ -98,6 +99,8 @@ def test_the_contact_event_carries_unionid_tags_remark_and_mobiles():
         "gender": "female",
         "wecom_contact_type": "wechat",
         "wecom_follow_user": "zhangsan",
+        follower_field("lisi"): "lisi",  # every member who follows the contact now
+        follower_field("zhangsan"): "zhangsan",
         "wecom_remark": "VIP",
         "wecom_tags": "母婴,高净值",
     }

@@ -29,6 +29,7 @@ from ..domain.profile import (
     version_from_document,
     version_to_document,
 )
+from ..domain.timeline import timeline_page_of
 from ..services.ports import (
     ApplyResult,
     ConcurrentChange,
@@ -554,18 +555,30 @@ class DynamoProfileRepository:
             time.sleep(random.uniform(0, _BACKOFF_BASE_SECONDS * 2**stalled))
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        for pid in profile_ids:
+        return self.timeline_page(profile_ids, limit)[0]
+
+    def timeline_page(
+        self, profile_ids: Sequence[str], limit: int, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        by_key: dict[str, dict[str, Any]] = {}
+        more = False
+        for pid in dict.fromkeys(profile_ids):
+            condition, values = "profile_id = :p", {":p": {"S": pid}}
+            if before is not None:
+                condition, values = f"{condition} AND sk < :before", {**values, ":before": {"S": before}}
             response = self._db.query(
                 TableName=self._timeline,
-                KeyConditionExpression="profile_id = :p",
-                ExpressionAttributeValues={":p": {"S": pid}},
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
                 ScanIndexForward=False,
-                Limit=limit,
+                Limit=limit + 1,  # one more than a page tells whether another page follows
             )
-            entries.extend(from_item(i) for i in response.get("Items", []))
-        entries.sort(key=lambda e: e["sk"], reverse=True)
-        return [{k: plain(v) for k, v in e.items() if k not in {"profile_id", "sk"}} for e in entries[:limit]]
+            items = response.get("Items", [])
+            more = more or len(items) > limit or "LastEvaluatedKey" in response
+            for item in items:
+                entry = {k: plain(v) for k, v in from_item(item).items()}
+                by_key.setdefault(entry["sk"], entry)
+        return timeline_page_of(by_key, limit, more)
 
     def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -22,6 +22,7 @@ from ..domain.identity_graph import within_link_limits
 from ..domain.orders import OrderState, StoredOrder, age_shard, split_order_key
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile, utc_now_text
+from ..domain.timeline import timeline_page_of
 from ..services.ports import (
     AgedOrder,
     ApplyResult,
@@ -282,12 +283,18 @@ class InMemoryProfileRepository:
                     }
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]:
+        return self.timeline_page(profile_ids, limit)[0]
+
+    def timeline_page(
+        self, profile_ids: Sequence[str], limit: int, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         with self._lock:
-            merged = [
-                (sk, entry) for pid in profile_ids for sk, entry in self.timeline_entries.get(pid, {}).items()
-            ]
-            unique = dict(merged)
-            return [unique[sk] for sk in sorted(unique, reverse=True)[:limit]]
+            by_key: dict[str, dict[str, Any]] = {}
+            for pid in profile_ids:
+                for sk, entry in self.timeline_entries.get(pid, {}).items():
+                    if before is None or sk < before:
+                        by_key.setdefault(sk, entry)
+            return timeline_page_of(by_key, limit, False)
 
     # -- unlink support ---------------------------------------------------------------------
     def members(self, profile_id: str) -> list[str]:

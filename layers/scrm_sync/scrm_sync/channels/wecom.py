@@ -14,12 +14,14 @@ Mapping to canonical events (source ``wecom``), decided here:
 * ``change_external_contact`` with ``add_external_contact`` / ``add_half_external_contact`` /
   ``edit_external_contact`` → one ``profile.updated`` for identifier
   ``wecom_external_userid = ExternalUserID`` (scope = CorpID), attributes ``wecom_follow_user`` (UserID,
-  the member who follows the customer; the last one wins) and ``wecom_state`` (State: the acquisition
-  channel of the 「联系我」 contact way) when present.
+  the member who follows the customer; the last one wins), the member's follower field (see
+  ``domain.followers``: who may see this customer in the sidebar) and ``wecom_state`` (State: the
+  acquisition channel of the 「联系我」 contact way) when present.
 * ``del_external_contact`` / ``del_follow_user`` / ``transfer_fail`` (and unknown change types) → one
   ``interaction`` of kind = ChangeType for the same identifier, ``channel_ref`` = UserID and ``content`` =
   Source / FailReason; no attributes, because attributes become profile fields and a deleted relation
-  must not overwrite ``wecom_follow_user``.
+  must not overwrite ``wecom_follow_user``. ``del_external_contact`` / ``del_follow_user`` also end
+  the member's follower field: a second event (``<event id>:unfollow``) clears it.
 * ``change_external_tag`` → ``tag.changed`` only when the push names an ExternalUserID; tag pushes from
   WeCom name the tag (Id, TagType), never a customer, so in practice they produce no canonical event:
   the push is acked, kept in the raw landing and counted by its delivery id. ``change_external_chat``
@@ -40,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..domain.followers import follower_field
 from .base import (
     MalformedPush,
     ParsedPush,
@@ -62,6 +65,7 @@ from .wecom_contact import enrichment_request
 
 SOURCE = "wecom"
 _PROFILE_CHANGES = frozenset({"add_external_contact", "add_half_external_contact", "edit_external_contact"})
+_RELATION_ENDS = frozenset({"del_external_contact", "del_follow_user"})  # either side deleted the other
 _MAX_CONTENT = 8192
 
 
@@ -202,6 +206,7 @@ def _external_contact(
         attributes: dict[str, str] = {}
         if member:
             attributes["wecom_follow_user"] = member
+            attributes[follower_field(member)] = member
         state = message.get("State", "").strip()
         if state:
             attributes["wecom_state"] = state
@@ -213,6 +218,11 @@ def _external_contact(
             "content": (message.get("Source") or message.get("FailReason") or "").strip() or None,
             "channel_ref": short_text(member),
         }
+        if member and change in _RELATION_ENDS:
+            unfollow = {**payload, "event_id": f"{key}:unfollow", "type": "profile.updated"}
+            unfollow.pop("interaction")
+            unfollow["attributes"] = {follower_field(member): None}
+            return ParsedPush(events=[build_event(payload), build_event(unfollow)], delivery_ids=[key])
     return ParsedPush(events=[build_event(payload)], delivery_ids=[key])
 
 

@@ -23,10 +23,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ..domain.events import CanonicalEvent
+from ..domain.followers import follower_field
 
 SOURCE = "wecom"
 _GENDER: dict[Any, str] = {1: "male", 2: "female"}
 _CONTACT_TYPE: dict[Any, str] = {1: "wechat", 2: "wecom"}
+_MAX_FOLLOWERS = 40  # follower fields per event, within the event's attribute cap
 
 
 class ContactEnrichmentRequest(BaseModel):
@@ -69,6 +71,13 @@ def contact_event(request: ContactEnrichmentRequest, response: Mapping[str, Any]
         if value is not None:
             attributes[name] = value
 
+    follow_users = response.get("follow_user")
+    for entry in (follow_users if isinstance(follow_users, list) else [])[
+        :_MAX_FOLLOWERS
+    ]:  # every member who follows now
+        userid = _text(entry.get("userid")) if isinstance(entry, Mapping) else None
+        if userid:
+            attributes[follower_field(userid)] = userid
     follow = _follow_entry(response.get("follow_user"), request.follow_user)
     if follow is not None:
         attributes["wecom_follow_user"] = _text(follow.get("userid"))

@@ -8,13 +8,14 @@ are shortened to their first three and last four digits, enough to correlate wit
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.utilities.data_masking import DataMasking
+
+from ..domain.masking import mask_phones
 
 PII_FIELDS = frozenset(
     {
@@ -32,31 +33,6 @@ PII_FIELDS = frozenset(
         "buyer_nick",
     }
 )
-# A phone is masked only as a whole token: CN mobiles (optional +86/0086/86 prefix, optional - or
-# space separators) and other E.164 numbers. Digits inside ids (UUIDs, hex digests, `p_` ids,
-# sequence numbers, hyphen-joined ids) and inside decimal numbers are not phones: a token that
-# touches an id character ([0-9A-Za-z_]), a hyphen joined to one, or a decimal point between digits
-# is left alone. ASCII only, so CJK text right next to a number (手机13800138000) still masks it.
-_ID = "[0-9A-Za-z_]"
-_PHONE = re.compile(
-    rf"(?<!{_ID})(?<!{_ID}-)(?<![0-9]\.)"
-    r"(?:(?:(?:\+|00)?86[- ]?)?(1[3-9][0-9])[- ]?([0-9]{4})[- ]?([0-9]{4})|\+[1-9][0-9]{6,14})"
-    rf"(?!{_ID})(?!-{_ID})(?!\.[0-9])",
-    re.ASCII,
-)
-
-
-def mask_phones(text: str) -> str:
-    """CN mobiles keep their first three and last four digits, other numbers the country code's
-    first digits and the last two: enough to match a support ticket, not to call anyone."""
-
-    def shorten(match: re.Match[str]) -> str:
-        if match.group(1):
-            return f"{match.group(1)}****{match.group(3)}"
-        digits = match.group(0)
-        return f"{digits[:4]}****{digits[-2:]}"
-
-    return _PHONE.sub(shorten, text)
 
 
 def _keys(value: Any) -> Iterable[str]:

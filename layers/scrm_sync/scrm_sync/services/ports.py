@@ -146,6 +146,13 @@ class ProfileRepository(Protocol):
 
     def timeline(self, profile_ids: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
 
+    def timeline_page(
+        self, profile_ids: Sequence[str], limit: int, before: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The newest `limit` entries older than the sort key `before`, and the sort key the next
+        page starts before (None when there is none)."""
+        ...
+
     def merged_from(self, profile_id: str) -> list[str]: ...
 
 

@@ -13,15 +13,25 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.credentials import ChannelCredentials
+from ..domain.customer_view import customer_view
+from ..domain.followers import follows
+from ..domain.identifiers import normalize_identifier
 from ..domain.jsapi import sign_page
 from ..domain.sidebar_session import MIN_KEY_LENGTH, InvalidSession, issue_session, session_member
+from ..domain.timeline import decode_cursor, encode_cursor
+from .archive import ArchivedOrders
+from .ports import ProfileRepository
 
 SIDEBAR_ENTRY = "wecom_sidebar"
+ALL_CUSTOMERS = "all_customers"  # role: sees every customer, not only those the member follows
+FULL_CONTACT = "full_contact"  # role: sees phones, addresses and emails unmasked
+Role = Literal["all_customers", "full_contact"]
 MAX_CODE_LENGTH = 512  # WeCom's OAuth codes are at most 512 bytes
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 
@@ -47,6 +57,7 @@ class SidebarApp(BaseModel):
     session_key: str = Field(min_length=MIN_KEY_LENGTH)
     api_base: str = DEFAULT_API_BASE
     session_minutes: int = Field(120, ge=5, le=720)
+    roles: dict[str, list[Role]] = Field(default_factory=dict)  # member userid -> roles
 
     @field_validator("agent_id", mode="before")
     @classmethod
@@ -136,10 +147,68 @@ def wecom_failure(errcode: int | None) -> tuple[int, str]:
 
 
 __all__ = [
+    "CustomerPage",
     "InvalidSession",
+    "NotYourCustomer",
     "SessionRefused",
     "Sidebar",
     "SidebarApp",
+    "SidebarCustomers",
     "SidebarNotConfigured",
+    "UnknownCustomer",
     "wecom_failure",
 ]
+
+
+# --- the customer 360 ------------------------------------------------------------------------------
+PAGE_SIZE = 20  # timeline entries per page: a sidebar screen and a half
+
+
+class NotYourCustomer(PermissionError):
+    """The agent does not follow this external contact and has no role that sees every customer."""
+
+    def __init__(self, member: str, profile_id: str) -> None:
+        super().__init__("this customer is not one of yours: only members who follow them may see them")
+        self.member = member
+        self.profile_id = profile_id
+
+
+class UnknownCustomer(LookupError):
+    """No profile has this external contact (yet)."""
+
+
+class SidebarCustomers:
+    """GET /sidebar/customer: who may see which customer, and what of them."""
+
+    def __init__(
+        self, sidebar: Sidebar, repository: ProfileRepository, archived: ArchivedOrders | None = None
+    ) -> None:
+        self._sidebar = sidebar
+        self._repo = repository
+        self._archived = archived
+
+    def customer(self, token: str | None, external_userid: str, cursor: str | None = None) -> CustomerPage:
+        member = self._sidebar.member(token)
+        app = self._sidebar.app()
+        roles = set(app.roles.get(member, ()))
+        contact = normalize_identifier("wecom_external_userid", external_userid, app.corp_id)
+        before = decode_cursor(cursor)
+        owner = self._repo.owners([contact.key]).get(contact.key)
+        profile = self._repo.load(owner.profile_id) if owner is not None else None
+        if profile is None:
+            raise UnknownCustomer("no profile has this external contact yet")
+        if ALL_CUSTOMERS not in roles and not follows(profile.values, member):
+            raise NotYourCustomer(member, profile.profile_id)
+        ids = [profile.profile_id, *self._repo.merged_from(profile.profile_id)]
+        entries, next_before = self._repo.timeline_page(ids, PAGE_SIZE, before)
+        view = customer_view(profile, entries, masked=FULL_CONTACT not in roles)
+        view["next_cursor"] = encode_cursor(next_before)
+        view["archived_orders"] = self._archived.notice(ids) if self._archived and before is None else None
+        return CustomerPage(member, profile.profile_id, view)
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    member: str  # who looked (the view log names the agent and the profile, never personal values)
+    profile_id: str
+    view: dict[str, Any]
