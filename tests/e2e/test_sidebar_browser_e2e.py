@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from scrm_local.fake_wecom import CORP_ID
+from scrm_sync.domain.followers import follower_field
 
 from tests.e2e.conftest import RunningStack
 
@@ -162,7 +163,8 @@ def seed_customer(stack: RunningStack) -> dict[str, str]:
                 {"type": "wecom_external_userid", "value": external_userid, "scope": CORP_ID},
                 by_phone,
             ],
-            "attributes": {"name": "王小明", "wecom_follow_user": AGENT},
+            # what a 客户联系 add_external_contact push records: AGENT follows the contact
+            "attributes": {"name": "王小明", follower_field(AGENT): AGENT},
         },
         {
             "event_id": f"tmall-{run}",
