@@ -230,7 +230,13 @@ export function timelineEntry(entry) {
   const isOrder = entry.kind === "order";
   return el(
     "li",
-    { class: `entry ${isOrder ? "order" : "interaction"}`, "data-testid": "timeline-entry", "data-kind": entry.kind, "data-source": entry.source },
+    {
+      class: `entry ${isOrder ? "order" : "interaction"}`,
+      "data-testid": "timeline-entry",
+      "data-kind": entry.kind,
+      "data-source": entry.source,
+      "data-event-id": entry.event_id,
+    },
     el("div", { class: "entry-meta" }, channelBadge(entry.source), el("time", { datetime: entry.occurred_at, text: when(entry.occurred_at) })),
     isOrder ? orderEntry(entry) : interactionEntry(entry),
   );

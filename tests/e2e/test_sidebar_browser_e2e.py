@@ -44,6 +44,7 @@ FLAGS = [
 FINAL_STATES = {"ready", "empty", "error", "not-your-customer", "wrong-entry"}
 AGENT = "zhangsan"  # SCRM_SIDEBAR_DEV_USERID's default: the member the fake OAuth page signs in
 OTHER_AGENT = "lisi"  # follows nobody
+INTERACTIONS = 21  # Douyin questions, newer than the orders: more than the API's page of 20
 
 
 def artifacts_dir() -> Path:
@@ -108,6 +109,21 @@ def screenshot(driver: Any, name: str) -> Path:
 
 def texts(driver: Any, selector: str) -> list[str]:
     return [e.text for e in driver.find_elements("css selector", selector)]
+
+
+def load_every_page(driver: Any) -> int:
+    """Press 加载更多 (or let the scroll observer load) until the timeline ends; pages loaded."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    pages = 1
+    while driver.find_elements("css selector", "[data-testid=load-more]"):
+        before = len(driver.find_elements("css selector", "[data-testid=timeline-entry]"))
+        driver.execute_script("document.querySelector('[data-testid=load-more]').click()")
+        WebDriverWait(driver, 30, poll_frequency=0.2).until(
+            lambda d, seen=before: len(d.find_elements("css selector", "[data-testid=timeline-entry]")) > seen
+        )
+        pages += 1
+    return pages
 
 
 def sidebar_get(stack: RunningStack, path: str, token: str | None = None) -> tuple[int, Any]:
@@ -204,6 +220,18 @@ def seed_customer(stack: RunningStack) -> dict[str, str]:
             "attributes": {"member_level": "gold"},
         },
     ]
+    # newer than the orders and more than a page (20): the orders are on the second page
+    events += [
+        {
+            "event_id": f"douyin-im-{run}-{n}",
+            "source": "douyin",
+            "type": "interaction",
+            "occurred_at": f"2026-11-05T{10 + n // 60:02d}:{n % 60:02d}:00+08:00",
+            "identifiers": [{"type": "douyin_openid", "value": f"dyE2E{run}"}, by_phone],
+            "interaction": {"kind": "question", "content": f"第 {n + 1} 个问题：这款适合敏感肌吗？"},
+        }
+        for n in range(INTERACTIONS)
+    ]
     status, report = stack.call("POST", "/events", {"events": events})
     assert status == 202, report
     stack.wait_drained()
@@ -220,11 +248,16 @@ def test_the_agent_sees_one_timeline_across_channels(browser, local_stack, custo
     state = open_sidebar(
         browser, local_stack, external_userid=customer["external_userid"], entry="single_chat_tools"
     )
-    shot = screenshot(browser, "sidebar-customer-360")
+    screenshot(browser, "sidebar-customer-360")
     assert state == "ready", browser.find_element("id", "app").text
     assert texts(browser, "[data-testid=customer-name]") == ["王小明"]
     tier = browser.find_element("css selector", "[data-testid=member-level]")
     assert (tier.get_attribute("data-level"), tier.text) == ("gold", "金卡会员")
+    pages = load_every_page(browser)
+    assert pages >= 2, "the timeline should take more than one page"
+    entries = browser.find_elements("css selector", "[data-testid=timeline-entry]")
+    ids = [e.get_attribute("data-event-id") for e in entries]
+    assert len(ids) == len(set(ids)) == INTERACTIONS + 2, ids  # every entry once, nothing skipped
     orders = browser.find_elements("css selector", "[data-testid=timeline-entry][data-kind=order]")
     sources = {o.get_attribute("data-source") for o in orders}
     assert {"tmall", "youzan"} <= sources, sources  # orders from at least two channels
@@ -236,7 +269,8 @@ def test_the_agent_sees_one_timeline_across_channels(browser, local_stack, custo
         for b in browser.find_elements("css selector", "[data-testid=channels] .badge")
     }
     assert {"tmall", "youzan"} <= badges, badges
-    assert shot.stat().st_size > 0
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", orders[0])
+    assert screenshot(browser, "sidebar-customer-360-orders").stat().st_size > 0
     print(f"sidebar rendered in {time.monotonic() - started:.1f} s")
 
 
