@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import archive, cost, domain_cpu, sdk_path, webhook_ack, webhook_cpu, wecom_peer
+from . import archive, binlog_bridge, cost, domain_cpu, sdk_path, webhook_ack, webhook_cpu, wecom_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -167,6 +167,7 @@ def render() -> str:
     webhook = webhook_cpu.run()
     peer = wecom_peer.run()
     archived = archive.run()
+    binlog = binlog_bridge.run()
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -195,6 +196,10 @@ def render() -> str:
         "| channel | p50 ms | p99 ms |",
         "|---|---|---|",
         *(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |" for name, r in acks.items()),
+        "",
+        "### Change data capture: the binlog bridge",
+        "",
+        *binlog_bridge.render(binlog),
         "",
         "### Order archive",
         "",
