@@ -83,15 +83,15 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_sidebar(driver: Any, stack: RunningStack, **stub: str) -> str:
-    """A fresh tab session (no token) at /sidebar/ with the stub's settings; the final state."""
+def open_sidebar(driver: Any, stack: RunningStack, page: str = "/sidebar/index.html", **stub: str) -> str:
+    """A fresh tab session (no token) at the page (SidebarUrl's path by default) with the stub's
+    settings; the final state."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{stack.base_url}/sidebar/config.json")  # same origin: clear this tab's session
     driver.execute_script("window.sessionStorage.clear()")
-    driver.get(
-        f"{stack.base_url}/sidebar/?{urllib.parse.urlencode({f'stub_{k}': v for k, v in stub.items()})}"
-    )
+    query = urllib.parse.urlencode({f"stub_{key}": value for key, value in stub.items()})
+    driver.get(f"{stack.base_url}{page}?{query}")
 
     def final_state(d: Any) -> str | None:
         state = d.execute_script("const a = document.getElementById('app'); return a && a.dataset.state")
@@ -307,5 +307,6 @@ def test_an_agent_who_does_not_follow_the_customer_sees_not_your_customer(browse
 
 
 def test_outside_a_customer_chat_the_page_says_where_to_open_it(browser, local_stack):
-    assert open_sidebar(browser, local_stack, external_userid="wmAny", entry="normal") == "wrong-entry"
+    state = open_sidebar(browser, local_stack, page="/sidebar/", external_userid="wmAny", entry="normal")
+    assert state == "wrong-entry"
     assert "请从客户聊天工具栏或客户详情打开" in browser.find_element("id", "app").text
