@@ -8,6 +8,10 @@ A file is validated with the layer's own parser first (scrm_sync.domain.config_d
 one the functions use): the stack refuses to start with an invalid file, and a bad edit while it
 runs is logged and never put, so the resource keeps its last valid value and the functions keep
 serving it. The next valid edit applies as usual.
+
+`${SCRM_LOCAL_API}` in a file becomes the running stack's own URL (http://127.0.0.1:<PORT>), so
+the dev channels file can point a channel's `api_base` at a fake the stack serves on whatever
+port it got (the sidebar's WeCom, see sidebar_dev).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 # local edit would take up to a minute to apply, with or without the file watcher. The local
 # stack uses this instead unless SCRM_PARAMETER_OVERRIDES sets it.
 LOCAL_CACHE_OVERRIDES: Mapping[str, str] = {"RulesCacheSeconds": "2"}
+LOCAL_API_PLACEHOLDER = "${SCRM_LOCAL_API}"
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,16 @@ def _put(template: Template, clients: Clients, binding: FileBinding, text: str) 
         raise ValueError(f"{binding.logical_id}: cannot load a file into a {rtype}")
 
 
-def valid_text(binding: FileBinding, path: Path) -> str:
-    """The file's text when the functions would accept it (the very text that is put); else
-    InvalidConfigFile naming the file and every problem (field path and message)."""
+def valid_text(binding: FileBinding, path: Path, substitutions: Mapping[str, str] | None = None) -> str:
+    """The file's text, placeholders substituted, when the functions would accept it (the very
+    text that is put); else InvalidConfigFile naming the file and every problem."""
     where = f"{path} ({binding.env_var}, for {binding.logical_id})"
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidConfigFile(f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for placeholder, value in (substitutions or {}).items():
+        text = text.replace(placeholder, value)
     try:
         binding.document.parse(text)
     except InvalidDocument as exc:
@@ -98,7 +105,13 @@ def valid_text(binding: FileBinding, path: Path) -> str:
     return text
 
 
-def load_file(template: Template, clients: Clients, binding: FileBinding, path: Path) -> bool:
+def load_file(
+    template: Template,
+    clients: Clients,
+    binding: FileBinding,
+    path: Path,
+    substitutions: Mapping[str, str] | None = None,
+) -> bool:
     """Put the file's JSON into the resource; False (with a log line) when there is no file,
     InvalidConfigFile (nothing put) when it is invalid."""
     if not path.is_file():
@@ -109,7 +122,7 @@ def load_file(template: Template, clients: Clients, binding: FileBinding, path: 
             binding.env_var,
         )
         return False
-    _put(template, clients, binding, valid_text(binding, path))
+    _put(template, clients, binding, valid_text(binding, path, substitutions))
     log.info("%s <- %s", binding.logical_id, path)
     return True
 
@@ -125,8 +138,10 @@ class ConfigFiles:
         project_root: Path,
         interval: float = 1.0,
         bindings: tuple[FileBinding, ...] = BINDINGS,
+        substitutions: Mapping[str, str] | None = None,
     ) -> None:
         self.template = template
+        self.substitutions = dict(substitutions or {})
         self.clients = clients
         declared = set(template.logical_ids())
         self.bindings = [(b, b.path(env, project_root)) for b in bindings if b.logical_id in declared]
@@ -147,7 +162,7 @@ class ConfigFiles:
         """Put every file; InvalidConfigFile for the first invalid one (the stack refuses it)."""
         for binding, path in self.bindings:
             self._seen[binding.logical_id] = self._stamp(path)
-            load_file(self.template, self.clients, binding, path)
+            load_file(self.template, self.clients, binding, path, self.substitutions)
 
     def check(self) -> None:
         """Re-put each file whose mtime or size changed since the last look, if it is valid."""
@@ -159,7 +174,7 @@ class ConfigFiles:
             if stamp is None:
                 continue
             try:
-                load_file(self.template, self.clients, binding, path)
+                load_file(self.template, self.clients, binding, path, self.substitutions)
             except InvalidConfigFile as exc:
                 log.error("%s\nkeeping the last valid value of %s", exc, binding.logical_id)
 

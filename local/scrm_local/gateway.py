@@ -32,6 +32,9 @@ HEALTH_PATH = "/healthz"
 Invoke = Callable[[str, Any], Any]
 Health = Callable[[], tuple[int, dict[str, Any]]]
 Header = tuple[str, str]
+# dev-only pages served before the routes (the sidebar page, its stub SDK, the fake WeCom API):
+# (method, target) -> a response, or None for a request the routes answer
+DevPages = Callable[[str, str], "tuple[int, list[Header], bytes] | None"]
 
 _TEXT_SUFFIXES = ("json", "xml", "x-www-form-urlencoded", "javascript", "yaml", "csv", "graphql")
 
@@ -459,6 +462,7 @@ class GatewayServer(ThreadingHTTPServer):
         self.invoke = invoke
         self.health = health
         self.authorizer_cache = AuthorizerCache()
+        self.dev_pages: DevPages | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -471,6 +475,14 @@ class GatewayServer(ThreadingHTTPServer):
         raw_path = target.partition("?")[0]
         if method == "GET" and raw_path == HEALTH_PATH:
             return _json_response(*self.health())
+        if self.dev_pages is not None:
+            try:
+                page = self.dev_pages(method, target)
+            except Exception:
+                log.exception("dev page %s failed", raw_path)
+                return INTERNAL_ERROR
+            if page is not None:
+                return page
         if self.table is None:
             return UNAVAILABLE
         match = self.table.match(method, raw_path)

@@ -19,6 +19,7 @@ DEFAULT_MOTO_PORT = 5000
 DEFAULT_HTTP_PORT = 3000
 DEFAULT_CDC_CHECKPOINT = Path(".local-state/cdc-checkpoint.json")  # under the project root
 DEFAULT_MAX_ENVIRONMENTS = 10
+DEFAULT_SIDEBAR_DEV_USERID = "zhangsan"
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -59,6 +60,10 @@ class Settings:
     cdc_checkpoint: Path = DEFAULT_CDC_CHECKPOINT  # relative: to project_root
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     """Execution environments per function when the template reserves no concurrency."""
+    sidebar_dev_userid: str = DEFAULT_SIDEBAR_DEV_USERID
+    """The WeCom member the fake OAuth page signs in to the sidebar page (sidebar_dev)."""
+    sidebar_dev_external_userid: str = ""
+    """The stub JS-SDK's current external contact unless the page URL names one."""
 
     @property
     def endpoint_url(self) -> str:
@@ -68,7 +73,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
         """SCRM_TEMPLATE, SCRM_PROJECT_ROOT, SCRM_STACK_NAME, MOTO_PORT, PORT,
         SCRM_PARAMETER_OVERRIDES, SCRM_RUN_SCHEDULES, SCRM_CDC_MYSQL_URL, SCRM_CDC_TABLES,
-        SCRM_CDC_CHECKPOINT, SCRM_MAX_ENVIRONMENTS (+ the config_files bindings)."""
+        SCRM_CDC_CHECKPOINT, SCRM_MAX_ENVIRONMENTS, SCRM_SIDEBAR_DEV_USERID,
+        SCRM_SIDEBAR_DEV_EXTERNAL_USERID (+ the config_files bindings)."""
         env = os.environ if env is None else env
         template = (
             Path(env["SCRM_TEMPLATE"]).resolve()
@@ -94,4 +100,6 @@ class Settings:
                 else DEFAULT_CDC_CHECKPOINT
             ),
             max_environments=int(env.get("SCRM_MAX_ENVIRONMENTS") or DEFAULT_MAX_ENVIRONMENTS),
+            sidebar_dev_userid=env.get("SCRM_SIDEBAR_DEV_USERID") or DEFAULT_SIDEBAR_DEV_USERID,
+            sidebar_dev_external_userid=env.get("SCRM_SIDEBAR_DEV_EXTERNAL_USERID", ""),
         )

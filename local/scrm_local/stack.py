@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from .aws import Clients
 from .binlog import BinlogBridge, bridge_for_stack
-from .config_files import ConfigFiles, InvalidConfigFile, with_local_cache
+from .config_files import BINDINGS, LOCAL_API_PLACEHOLDER, ConfigFiles, InvalidConfigFile, with_local_cache
 from .firehose_poller import FirehosePoller
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
@@ -27,6 +27,7 @@ from .pollers import Poller
 from .resources import create_resources
 from .schedules import ScheduleRunner
 from .settings import HOST, Settings
+from .sidebar_dev import SidebarDev
 from .sqs_poller import SqsPoller
 from .stack_state import remove_state, write_state
 from .stream_poller import StreamPoller
@@ -84,6 +85,7 @@ class LocalStack:
         self.pollers: list[Poller] = []
         self.schedules: ScheduleRunner | None = None
         self.binlog_bridge: BinlogBridge | None = None
+        self.sidebar_dev: SidebarDev | None = None
         self._stopped = threading.Event()
 
     def _share_cdc_source(self, template: Template, clients: Clients) -> None:
@@ -110,6 +112,14 @@ class LocalStack:
         moto_port = self.moto.get_host_and_port()[1]
         self.gateway = GatewayServer((HOST, self.settings.http_port), None, self.invoke, self.health)
         self.settings = replace(self.settings, moto_port=moto_port, http_port=self.gateway.port)
+        channels = next(b for b in BINDINGS if b.logical_id == "ChannelCredentialsSecret")
+        self.sidebar_dev = SidebarDev(
+            page_root=self.settings.project_root / "sidebar",
+            channels_file=channels.path(self.settings.file_env, self.settings.project_root),
+            dev_userid=self.settings.sidebar_dev_userid,
+            dev_external_userid=self.settings.sidebar_dev_external_userid,
+        )
+        self.gateway.dev_pages = self.sidebar_dev.respond
         self.gateway.start()
         self.clients = Clients(self.settings.endpoint_url)
         template = Template.load(self.settings, live=live_lookup(self.clients))
@@ -127,6 +137,7 @@ class LocalStack:
             self.settings.file_env,
             self.settings.project_root,
             self.settings.watch_interval,
+            substitutions={LOCAL_API_PLACEHOLDER: self.api_url},
         )
         try:
             self.config.load_all()
@@ -199,6 +210,11 @@ class LocalStack:
             target = f"{self.api_url}{route.path}  -> {route.function_id}{guard}"
             lines.append(f"          {route.method:<6} {target}")
         lines.append(f"  health  {self.api_url}/healthz")
+        if self.sidebar_dev is not None:
+            lines.append(
+                f"  sidebar {self.api_url}/sidebar/  (stub WeCom JS-SDK; fake WeCom API and OAuth at "
+                f"{self.api_url}/__local/wecom, member {self.sidebar_dev.dev_userid})"
+            )
         lines.append(
             f"  moto    {self.settings.endpoint_url}  (AWS_ENDPOINT_URL for boto3 / aws --endpoint-url)"
         )
