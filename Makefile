@@ -41,8 +41,11 @@ format: $(STAMP)
 build: $(STAMP)
 	$(SAM) build
 
+## Deploy the dev stack, then publish the sidebar page into it (needs the wecom_sidebar entry).
+STACK ?= scrm-sync-dev
 deploy: build
 	$(SAM) deploy --config-env dev
+	$(BIN)/scrm sidebar publish --stack-name $(STACK)
 
 ## Benchmarks; their peers (wechatpy) are installed here only, never by `make install` or `make test`.
 bench: $(STAMP)

@@ -13,7 +13,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import archive, binlog_bridge, cost, domain_cpu, sdk_path, webhook_ack, webhook_cpu, wecom_peer
+from . import (
+    archive,
+    binlog_bridge,
+    cost,
+    domain_cpu,
+    freshness,
+    sdk_path,
+    sidebar_customer,
+    webhook_ack,
+    webhook_cpu,
+    wecom_peer,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -168,6 +179,8 @@ def render() -> str:
     peer = wecom_peer.run()
     archived = archive.run()
     binlog = binlog_bridge.run()
+    sidebar = sidebar_customer.run()
+    fresh = freshness.run()  # last: it starts the whole local stack
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
@@ -204,6 +217,14 @@ def render() -> str:
         "### Order archive",
         "",
         *archive.render(archived),
+        "",
+        "### WeCom sidebar: the customer 360",
+        "",
+        *sidebar_customer.render(sidebar),
+        "",
+        "### Freshness: request or commit -> readable profile",
+        "",
+        *freshness.render(fresh),
     ]
     return "\n".join(lines)
 
