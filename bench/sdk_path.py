@@ -324,11 +324,14 @@ def run(batch: int = 100, runs: int = 5, latency: float = 0.005) -> dict[str, An
                 with mock.patch.object(URLLib3Session, "send", lambda _self, req, r=responder: r(req)):
                     bootstrap.reset()
                     module.lambda_handler(_sqs_batch(_events(scenario, 1)), _Context())  # cold start outside
-                    _metered_client(meter)
-                    meter.clear()
                     start = time.process_time()
                     response = module.lambda_handler(events, _Context())
                     cpu.append((time.process_time() - start) / batch * 1e6)
+                    assert not response["batchItemFailures"], response
+                    # the same batch again, counted: the meter's own work stays out of the CPU figure
+                    _metered_client(meter)
+                    meter.clear()
+                    response = module.lambda_handler(_sqs_batch(_events(scenario, batch)), _Context())
                 assert not response["batchItemFailures"], response
                 requests = {op: count / batch for op, count in sorted(meter.calls.items())}
                 write_units, read_units = meter.write_units / batch, meter.read_units / batch

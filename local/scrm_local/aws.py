@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from scrm_sync.bootstrap import USER_AGENT
 
 from .settings import REGION
 
@@ -36,6 +37,7 @@ class Clients:
                     service,  # type: ignore[call-overload]
                     endpoint_url=self.endpoint_url,
                     config=Config(
+                        user_agent=USER_AGENT,  # built once, not per request (see bootstrap)
                         retries={"max_attempts": 3, "mode": "standard"},
                         connect_timeout=3,
                         max_pool_connections=64,  # pollers, gateway and config watcher share them
