@@ -27,7 +27,7 @@ from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.followers import follower_field
 
 from tests.fake_wecom import CORP_ID, SECRET, running_fake_wecom
-from tests.integration.conftest import ROOT, build_resources, load_function
+from tests.integration.conftest import ROOT, SIDEBAR_RESOURCES, build_resources, load_function
 from tests.lambda_context import LambdaContext
 
 GOAL_P95_MS = 200.0
@@ -35,15 +35,6 @@ GOAL_REQUESTS = 3
 EXTERNAL = "wmBENCH-360"
 AGENT = "zhangsan"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-TABLES = {
-    "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
-    "CHECKPOINTS_TABLE": "CheckpointsTable",
-    "PROFILES_TABLE": "ProfilesTable",
-    "IDENTITY_TABLE": "IdentityTable",
-    "TIMELINE_TABLE": "TimelineTable",
-    "ORDERS_TABLE": "OrdersTable",
-    "RULES_PARAMETER_NAME": "RulesParameter",
-}
 
 
 class DynamoRequests:
@@ -66,7 +57,9 @@ def _stack() -> Iterator[tuple[Any, Any]]:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     resources = build_resources(endpoint)
-    environment = {variable: resources.names[logical_id] for variable, logical_id in TABLES.items()}
+    environment = {
+        variable: resources.names[logical_id] for variable, logical_id in SIDEBAR_RESOURCES.items()
+    }
     environment |= {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": "us-east-1",

@@ -11,8 +11,13 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import credentials, ingest
-from scrm_sync.domain.config_documents import NoValidConfiguration
-from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
+from scrm_sync.entrypoints.http import (
+    answer_invalid_configuration,
+    authenticate,
+    error_response,
+    json_response,
+    raw_body,
+)
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ingest import BadRequest, QueueUnavailable
 
@@ -42,10 +47,7 @@ def post_events() -> Response:
     return json_response(status, report.to_dict())
 
 
-@app.exception_handler(NoValidConfiguration)
-def no_valid_configuration(exc: NoValidConfiguration) -> Response:
-    logger.error("no valid configuration", extra={"error": str(exc)})
-    return error_response(503, "the service's configuration is invalid; retry the request later")
+answer_invalid_configuration(app, logger)
 
 
 @app.exception_handler(BadRequest)

@@ -9,11 +9,16 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import credentials, queries, rules, unlink
-from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
 from scrm_sync.domain.storable import is_unicode_text
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
-from scrm_sync.entrypoints.http import authenticate, error_response, json_response, raw_body
+from scrm_sync.entrypoints.http import (
+    answer_invalid_configuration,
+    authenticate,
+    error_response,
+    json_response,
+    raw_body,
+)
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ports import ConcurrentChange
 from scrm_sync.services.profiles import MAX_TIMELINE_LIMIT
@@ -94,10 +99,7 @@ def unlink_conflict(exc: Exception) -> Response:
     return error_response(409, f"cannot unlink: {exc}")
 
 
-@app.exception_handler(NoValidConfiguration)
-def no_valid_configuration(exc: NoValidConfiguration) -> Response:
-    logger.error("no valid configuration", extra={"error": str(exc)})
-    return error_response(503, "the service's configuration is invalid; retry the request later")
+answer_invalid_configuration(app, logger)
 
 
 @app.exception_handler(InvalidIdentifier)

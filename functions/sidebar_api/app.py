@@ -19,11 +19,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.credential_cache import CredentialUnavailable
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
 from scrm_sync.bootstrap import sidebar, sidebar_customers
-from scrm_sync.domain.config_documents import NoValidConfiguration
 from scrm_sync.domain.identifiers import InvalidIdentifier
 from scrm_sync.domain.jsapi import InvalidPageUrl
 from scrm_sync.domain.timeline import InvalidCursor
-from scrm_sync.entrypoints.http import error_response, json_response
+from scrm_sync.entrypoints.http import answer_invalid_configuration, error_response, json_response
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.sidebar import (
     MAX_CODE_LENGTH,
@@ -139,10 +138,7 @@ def credentials_unavailable(exc: CredentialUnavailable) -> Response:
     return error_response(503, "WeCom credentials are being refreshed: retry shortly")
 
 
-@app.exception_handler(NoValidConfiguration)
-def no_valid_configuration(exc: NoValidConfiguration) -> Response:
-    logger.error("no valid configuration", extra={"error": str(exc)})
-    return error_response(503, "the service's configuration is invalid; retry the request later")
+answer_invalid_configuration(app, logger)
 
 
 @logger.inject_lambda_context(clear_state=True)

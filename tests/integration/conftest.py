@@ -85,3 +85,41 @@ def load_function(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# What SidebarApiFunction reads, by variable -> logical id (shared with bench/sidebar_customer.py),
+# plus the rules the sync that seeds its customers reads.
+SIDEBAR_RESOURCES = {
+    "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
+    "CHECKPOINTS_TABLE": "CheckpointsTable",
+    "PROFILES_TABLE": "ProfilesTable",
+    "IDENTITY_TABLE": "IdentityTable",
+    "TIMELINE_TABLE": "TimelineTable",
+    "ORDERS_TABLE": "OrdersTable",
+    "RULES_PARAMETER_NAME": "RulesParameter",
+}
+
+
+def use_function_environment(
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    resources: AppResources,
+    variables: dict[str, str],
+    service: str = "scrm-sync",
+) -> None:
+    """The environment a handler run in-process against the moto server needs: its resources
+    (variable -> logical id), the endpoint, dummy credentials and a Powertools service name of its
+    own; the parameter providers and clients earlier tests built (other endpoints) are dropped."""
+    from aws_lambda_powertools.utilities import parameters
+    from scrm_sync import bootstrap
+
+    for variable, logical_id in variables.items():
+        monkeypatch.setenv(variable, resources.names[logical_id])
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSync")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"{service}-{uuid.uuid4().hex[:8]}")
+    parameters.clear_caches()
+    bootstrap.reset()

@@ -19,7 +19,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from scrm_sync import bootstrap
 
-from tests.integration.conftest import AppResources, build_resources, load_function
+from tests.integration.conftest import AppResources, build_resources, load_function, use_function_environment
 from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,17 +83,8 @@ def functions(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[F
         SecretId=resources.names["ChannelCredentialsSecret"],
         SecretString=json.dumps({"api": {"keys": {"rules-test": API_KEY}}}),
     )
-    for variable, logical_id in TABLES.items():
-        monkeypatch.setenv(variable, resources.names[logical_id])
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("RULES_CACHE_SECONDS", "0")  # every read sees the parameter as it is now
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSync")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sync-{uuid.uuid4().hex[:8]}")
-    parameters.clear_caches()  # providers made by earlier tests hold clients for other endpoints
-    bootstrap.reset()
+    use_function_environment(monkeypatch, moto_endpoint, resources, TABLES)
     try:
         functions = Functions(resources, load_function("profile_sync"), load_function("profile_api"))
         functions.put_rules(GOOD_RULES)

@@ -21,21 +21,18 @@ from scrm_sync.domain.followers import follower_field
 from scrm_sync.domain.jsapi import jsapi_signature
 
 from tests.fake_wecom import CORP_ID, SECRET, FakeWeCom, running_fake_wecom
-from tests.integration.conftest import AppResources, build_resources, load_function
+from tests.integration.conftest import (
+    SIDEBAR_RESOURCES,
+    AppResources,
+    build_resources,
+    load_function,
+    use_function_environment,
+)
 from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_KEY = "dev-only-sidebar-session-key-0123456789"
 PAGE = "https://crm.example.cn/sidebar/?entry=single_chat_tools"
-TABLES = {
-    "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
-    "CHECKPOINTS_TABLE": "CheckpointsTable",
-    "PROFILES_TABLE": "ProfilesTable",
-    "IDENTITY_TABLE": "IdentityTable",
-    "TIMELINE_TABLE": "TimelineTable",
-    "ORDERS_TABLE": "OrdersTable",
-    "RULES_PARAMETER_NAME": "RulesParameter",  # the sync that seeds the profiles reads the rules
-}
 
 
 @dataclass
@@ -80,16 +77,8 @@ def app_entry(wecom: FakeWeCom) -> dict[str, Any]:
 @pytest.fixture
 def sidebar(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SidebarApi]:
     resources = build_resources(moto_endpoint)
-    for variable, logical_id in TABLES.items():
-        monkeypatch.setenv(variable, resources.names[logical_id])
     monkeypatch.setenv("RULES_CACHE_SECONDS", "0")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sidebar-{uuid.uuid4().hex[:8]}")
-    parameters.clear_caches()
-    bootstrap.reset()
+    use_function_environment(monkeypatch, moto_endpoint, resources, SIDEBAR_RESOURCES, "scrm-sidebar")
     with running_fake_wecom() as wecom:
         api = SidebarApi(resources, load_function("sidebar_api"), wecom)
         api.configure(app_entry(wecom))

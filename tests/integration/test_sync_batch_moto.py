@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.services.profiles import ProfileQueries
 from scrm_sync.services.sync import ProfileSync
 
-from tests.integration.conftest import AppResources, build_resources, load_function
+from tests.integration.conftest import AppResources, build_resources, load_function, use_function_environment
 from tests.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,16 +67,7 @@ class SyncFunction:
 @pytest.fixture
 def sync_function(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SyncFunction]:
     resources = build_resources(moto_endpoint)
-    for variable, logical_id in TABLES.items():
-        monkeypatch.setenv(variable, resources.names[logical_id])
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ScrmSync")
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", f"scrm-sync-{uuid.uuid4().hex[:8]}")
-    parameters.clear_caches()
-    bootstrap.reset()
+    use_function_environment(monkeypatch, moto_endpoint, resources, TABLES)
     requests: Counter[str] = Counter()
 
     def count(request: Any, **_: Any) -> None:

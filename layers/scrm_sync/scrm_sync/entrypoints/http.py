@@ -8,10 +8,12 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
+from ..domain.config_documents import NoValidConfiguration
 from ..domain.credentials import ChannelCredentials
 
 API_KEY_HEADER = "x-api-key"
@@ -61,3 +63,13 @@ def json_response(status: int, body: Any) -> Response:
 
 def error_response(status: int, message: str, **extra: Any) -> Response:
     return json_response(status, {"message": message, **extra})
+
+
+def answer_invalid_configuration(app: APIGatewayHttpResolver, logger: Logger) -> None:
+    """No valid rules or channels document yet (never a replaced one: the last valid one stays):
+    a 503 the caller retries, logged for the operator."""
+
+    @app.exception_handler(NoValidConfiguration)
+    def no_valid_configuration(exc: NoValidConfiguration) -> Response:
+        logger.error("no valid configuration", extra={"error": str(exc)})
+        return error_response(503, "the service's configuration is invalid; retry the request later")
