@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..domain.shared_credentials import CachedCredential, Step, expiry, next_step
+from .aws_calls import aws_call, error_code
 
 # fetch() -> (value, WeCom's expires_in)
 Fetch = Callable[[], tuple[str, Any]]
@@ -121,8 +122,8 @@ class DynamoCredentialCache:
                 },
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise CredentialUnavailable(_code(exc)) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise CredentialUnavailable(error_code(exc)) from exc
             # the lease ran out and somebody else refreshed too: our value is valid all the same
         except BotoCoreError as exc:
             raise CredentialUnavailable(type(exc).__name__) from exc
@@ -163,9 +164,9 @@ class DynamoCredentialCache:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False  # somebody else leased or replaced it first: read again
-            raise CredentialUnavailable(_code(exc)) from exc
+            raise CredentialUnavailable(error_code(exc)) from exc
         except BotoCoreError as exc:
             raise CredentialUnavailable(type(exc).__name__) from exc
         return True
@@ -185,12 +186,7 @@ class DynamoCredentialCache:
             self._memo[name] = credential
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(**kwargs)
-        except ClientError as exc:
-            raise CredentialUnavailable(_code(exc)) from exc
-        except BotoCoreError as exc:
-            raise CredentialUnavailable(type(exc).__name__) from exc
+        return aws_call(self._db, operation, CredentialUnavailable, **kwargs)
 
 
 def _key(name: str) -> dict[str, Any]:
@@ -199,7 +195,3 @@ def _key(name: str) -> dict[str, Any]:
 
 def _number(value: float) -> str:
     return f"{value:.3f}"
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "ClientError"))

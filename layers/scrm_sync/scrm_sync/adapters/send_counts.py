@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..services.alarms import BudgetUnavailable
+from .aws_calls import aws_call, error_code
 
 _BATCH_GET_LIMIT = 100
 
@@ -65,9 +66,9 @@ class DynamoSendCounts:
                 ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise BudgetUnavailable(_code(exc)) from exc
+            raise BudgetUnavailable(error_code(exc)) from exc
         except BotoCoreError as exc:
             raise BudgetUnavailable(type(exc).__name__) from exc
         return int(answer["Attributes"]["sent"]["N"])
@@ -83,19 +84,10 @@ class DynamoSendCounts:
                 ExpressionAttributeValues={":limit": {"N": str(limit)}, ":exp": {"N": str(expires_at)}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":  # already full: fine
-                raise BudgetUnavailable(_code(exc)) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":  # already full: fine
+                raise BudgetUnavailable(error_code(exc)) from exc
         except BotoCoreError as exc:
             raise BudgetUnavailable(type(exc).__name__) from exc
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._db, operation)(**kwargs)
-        except ClientError as exc:
-            raise BudgetUnavailable(_code(exc)) from exc
-        except BotoCoreError as exc:
-            raise BudgetUnavailable(type(exc).__name__) from exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+        return aws_call(self._db, operation, BudgetUnavailable, **kwargs)

@@ -111,9 +111,9 @@ class Sidebar:
             "expires_at": now + lifetime,
         }
 
-    def member(self, token: str | None) -> str:
+    def member(self, token: str | None, app: SidebarApp | None = None) -> str:
         """The userid of a valid session token; InvalidSession otherwise."""
-        app = self.app()
+        app = app or self.app()
         return session_member(token, app.corp_id, app.session_key, int(self._clock()))
 
     def jsapi_config(self, url: str) -> dict[str, Any]:
@@ -146,20 +146,6 @@ def wecom_failure(errcode: int | None) -> tuple[int, str]:
     return 503, "WeCom is unavailable: retry shortly"
 
 
-__all__ = [
-    "CustomerPage",
-    "InvalidSession",
-    "NotYourCustomer",
-    "SessionRefused",
-    "Sidebar",
-    "SidebarApp",
-    "SidebarCustomers",
-    "SidebarNotConfigured",
-    "UnknownCustomer",
-    "wecom_failure",
-]
-
-
 # --- the customer 360 ------------------------------------------------------------------------------
 PAGE_SIZE = 20  # timeline entries per page: a sidebar screen and a half
 
@@ -188,8 +174,8 @@ class SidebarCustomers:
         self._archived = archived
 
     def customer(self, token: str | None, external_userid: str, cursor: str | None = None) -> CustomerPage:
-        member = self._sidebar.member(token)
         app = self._sidebar.app()
+        member = self._sidebar.member(token, app)
         roles = set(app.roles.get(member, ()))
         contact = normalize_identifier("wecom_external_userid", external_userid, app.corp_id)
         before = decode_cursor(cursor)
@@ -213,3 +199,17 @@ class CustomerPage:
     member: str  # who looked (the view log names the agent and the profile, never personal values)
     profile_id: str
     view: dict[str, Any]
+
+
+__all__ = [
+    "CustomerPage",
+    "InvalidSession",
+    "NotYourCustomer",
+    "SessionRefused",
+    "Sidebar",
+    "SidebarApp",
+    "SidebarCustomers",
+    "SidebarNotConfigured",
+    "UnknownCustomer",
+    "wecom_failure",
+]
