@@ -1,7 +1,7 @@
 """SQS batches of contact enrichment requests: WeCom's API, then one more canonical event.
 
 A WeCom outage never holds back sync (the push already updated the profile): failed requests
-are retried with exponential backoff (the message's visibility is pushed out), and after the
+are retried with exponential backoff and jitter (the message's visibility is pushed out), and after the
 queue's maxReceiveCount they wait in the dead-letter queue. Rejections (the contact no longer
 exists for the corp) cannot succeed later and are counted, not retried.
 """
@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
 from scrm_sync.bootstrap import enrichment, enrichment_queue
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
+from scrm_sync.domain.retry import backoff_seconds
 from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 
@@ -25,12 +26,6 @@ logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = RecordBatchProcessor(EventType.SQS, logger)
-MAX_BACKOFF_SECONDS = 900
-
-
-def backoff_seconds(receive_count: int) -> int:
-    """10 s, 20 s, 40 s ... up to 15 minutes: WeCom outages are usually short."""
-    return min(10 * 2 ** max(receive_count - 1, 0), MAX_BACKOFF_SECONDS)
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -193,7 +193,14 @@ def schedule(args: argparse.Namespace) -> int:
 
 
 # Subcommands that live in their own modules register themselves on import.
-from . import archive_commands, audit_commands, config_commands, replay_commands, sidebar_commands  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    archive_commands,
+    audit_commands,
+    config_commands,
+    outbound_commands,
+    replay_commands,
+    sidebar_commands,
+)
 
 if __name__ == "__main__":
     sys.exit(main())

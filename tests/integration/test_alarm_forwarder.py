@@ -24,7 +24,8 @@ import pytest
 from scrm_sync.adapters.send_counts import DynamoSendCounts
 from scrm_sync.adapters.wecom_robot import WeComRobot
 from scrm_sync.domain.credentials import load_credentials
-from scrm_sync.services.alarms import AlarmForwarder, SendBudget
+from scrm_sync.services.alarms import AlarmForwarder
+from scrm_sync.services.send_budget import SendBudget
 
 from tests.alarm_factories import LambdaContext, alarm_message, create_checkpoints_table, load_handler, sample
 from tests.fake_robot import INVALID_KEY, ROBOT_KEY, UNAVAILABLE, FakeRobot, running_fake_robot

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from scrm_sync.adapters.memory import InMemorySendCounts
 from scrm_sync.adapters.send_counts import DynamoSendCounts
-from scrm_sync.services.alarms import BudgetUnavailable, SendBudget, SendCounts, robot_scope
+from scrm_sync.services.alarms import robot_scope
+from scrm_sync.services.send_budget import BudgetUnavailable, SendBudget, SendCounts
 
 from tests.alarm_factories import create_checkpoints_table
 

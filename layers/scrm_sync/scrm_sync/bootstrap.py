@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -29,36 +29,47 @@ from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
+from .adapters.dynamodb_tag_state import DynamoTagStateStore
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
+from .adapters.outbound_queues import EventBusPublisher, SqsDeadLetters, SqsOutbox
 from .adapters.send_counts import DynamoSendCounts
 from .adapters.watermarks import DynamoWatermarkStore
 from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
+from .adapters.webhook_sender import HttpWebhookSender
 from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
 from .domain.credentials import ChannelCredentials
 from .domain.rules import Rules
-from .services.alarms import AlarmForwarder, SendBudget
+from .domain.send_window import SendWindow
+from .services.alarms import AlarmForwarder
 from .services.archive import ArchivedOrders, ArchiveOrders, RestoreOrders
 from .services.audit import AuditTrail
 from .services.cdc import CdcSync
+from .services.change_feed import EVENT_BUS, WEBHOOKS, WECOM_TAGS, ChangeFeed
 from .services.enrichment import ContactEnrichment
 from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
 from .services.profiles import ProfileQueries
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
+from .services.outbound_replay import OutboundReplay
+from .services.outbound_webhooks import WebhookDelivery
+from .services.send_budget import BlockAllowance, SendBudget
 from .services.sidebar import Sidebar, SidebarCustomers
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
+from .services.wecom_tags import WeComTagSync
 from .settings import (
     AlarmSettings,
     ArchiveSettings,
     AuditSettings,
     CdcSettings,
+    ChangeFeedSettings,
     ChannelsSettings,
     EnrichmentQueueSettings,
     EnvSettings,
+    EventBusSettings,
     IncrementalPullSettings,
     IngestQueue,
     LandingBucket,
@@ -68,8 +79,10 @@ from .settings import (
     RulesSettings,
     SidebarSettings,
     SyncSettings,
+    WebhookDeliverySettings,
     WebhookExtrasSettings,
     WebhookStreamSettings,
+    WeComTagSettings,
 )
 
 # botocore otherwise rebuilds its User-Agent for every request, twice (SDK, OS, feature and
@@ -250,7 +263,7 @@ def enrichment() -> ContactEnrichment:
 def sidebar() -> Sidebar:
     cache = DynamoCredentialCache(client("dynamodb"), settings(SidebarSettings).checkpoints_table)
     return Sidebar(
-        credentials_document(), lambda app: _sidebar_wecom(app.corp_id, app.secret, app.api_base, cache)
+        credentials_document(), lambda app: _wecom_api(app.corp_id, app.secret, app.api_base, cache)
     )
 
 
@@ -261,7 +274,8 @@ def sidebar_customers() -> SidebarCustomers:
 
 
 @cache
-def _sidebar_wecom(corp_id: str, secret: str, api_base: str, cache: DynamoCredentialCache) -> WeComApi:
+def _wecom_api(corp_id: str, secret: str, api_base: str, cache: DynamoCredentialCache) -> WeComApi:
+    """One client per WeCom app, its tokens shared by every Lambda through the checkpoints table."""
     return WeComApi(corp_id, secret, api_base, credentials=cache)
 
 
@@ -313,6 +327,61 @@ def restore() -> RestoreOrders:
 def alarms() -> AlarmForwarder:
     budget = SendBudget(DynamoSendCounts(client("dynamodb"), settings(AlarmSettings).checkpoints_table))
     return AlarmForwarder(credentials_document(), WeComRobot, budget)
+
+
+# --- the change feed and its destinations ------------------------------------------------------------
+def _destination_queues() -> dict[str, str]:
+    """The destination queues this function knows (the feed: all of them; a destination: its own)."""
+    s = settings(ChangeFeedSettings)
+    urls = {WECOM_TAGS: s.wecom_tag_queue_url, WEBHOOKS: s.webhook_delivery_queue_url, EVENT_BUS: s.event_bus_queue_url}
+    return {name: url for name, url in urls.items() if url}
+
+
+@factory
+def outbox() -> SqsOutbox:
+    return SqsOutbox(client("sqs"), _destination_queues())
+
+
+@factory
+def change_feed() -> ChangeFeed:
+    """Fans out to the destinations whose queue the function has (an unset queue = that destination is off)."""
+    return ChangeFeed(rules_document(), credentials_document(), outbox(), frozenset(_destination_queues()))
+
+
+@factory
+def outbound_replay() -> OutboundReplay:
+    return OutboundReplay(SqsDeadLetters(client("sqs"), _destination_queues()))
+
+
+@factory
+def wecom_tag_sync() -> WeComTagSync:
+    s = settings(WeComTagSettings)
+    dynamodb = client("dynamodb")
+    window = SendWindow(limit=s.wecom_api_calls_per_minute, seconds=60, bucket_seconds=10)
+    cache = DynamoCredentialCache(dynamodb, s.checkpoints_table)
+    repository = profile_repository()
+    return WeComTagSync(
+        repository.load,
+        rules_document(),
+        credentials_document(),
+        lambda entry: _wecom_api(
+            str(entry["corp_id"]), str(entry["secret"]), str(entry.get("api_base") or DEFAULT_API_BASE), cache
+        ),
+        DynamoTagStateStore(dynamodb, s.checkpoints_table),
+        BlockAllowance(SendBudget(DynamoSendCounts(dynamodb, s.checkpoints_table), window)),
+        lambda: datetime.now(UTC),
+    )
+
+
+@factory
+def webhook_delivery() -> WebhookDelivery:
+    settings(WebhookDeliverySettings)  # fails early, naming the variable, when the queue is missing
+    return WebhookDelivery(lambda: credentials().outbound_webhooks, HttpWebhookSender(), lambda: datetime.now(UTC))
+
+
+@factory
+def event_bus() -> EventBusPublisher:
+    return EventBusPublisher(client("events"), settings(EventBusSettings).profile_event_bus_name)
 
 
 def _wecom_directory(credentials: Mapping[str, Any]) -> WeComApi:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from scrm_sync.adapters.memory import InMemorySendCounts
 from scrm_sync.domain.credentials import load_credentials
-from scrm_sync.services.alarms import AlarmForwarder, RobotUnavailable, SendBudget
+from scrm_sync.services.alarms import AlarmForwarder, RobotUnavailable
+from scrm_sync.services.send_budget import SendBudget
 
 from tests.alarm_factories import (
     LambdaContext,

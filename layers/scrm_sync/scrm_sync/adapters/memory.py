@@ -23,6 +23,7 @@ from ..domain.orders import OrderState, StoredOrder, age_shard, split_order_key
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile, utc_now_text
 from ..domain.timeline import timeline_page_of
+from ..domain.wecom_tags import CorpTag
 from ..services.ports import (
     AgedOrder,
     ApplyResult,
@@ -40,6 +41,7 @@ from ..services.ports import (
     StoredObject,
     StreamWriteFailed,
 )
+from ..services.wecom_tags import MemberTagState
 from ..services.schema_watch import DriftRecord
 
 
@@ -497,11 +499,11 @@ class InMemorySendCounts:
         with self._lock:
             return {key: self.sent[key] for key in keys if key in self.sent}
 
-    def increment_below(self, key: str, ceiling: int, expires_at: int) -> int | None:
+    def increment_below(self, key: str, ceiling: int, expires_at: int, amount: int = 1) -> int | None:
         with self._lock:
-            if self.sent.get(key, 0) >= ceiling:
+            if amount < 1 or self.sent.get(key, 0) + amount > ceiling:
                 return None
-            self.sent[key] = self.sent.get(key, 0) + 1
+            self.sent[key] = self.sent.get(key, 0) + amount
             self.expires[key] = expires_at
             return self.sent[key]
 
@@ -683,3 +685,53 @@ class InMemoryArchiveCheckpoints:
     def _check(self, owner: str) -> None:
         if self.owner != owner:
             raise ArchiveLeaseLost("the archive lease was taken over by another run")
+
+
+# -- the WeCom tag writer's state (the DynamoDB adapter's semantics) ----------------------------
+
+
+class InMemoryTagStateStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.pairs: dict[str, MemberTagState] = {}
+        self.ids: dict[str, dict[CorpTag, str]] = {}
+        self.leases: dict[str, float] = {}
+
+    def states(self, keys: Sequence[str]) -> dict[str, MemberTagState]:
+        with self._lock:
+            return {key: self.pairs[key] for key in keys if key in self.pairs}
+
+    def claim(self, key: str, version: int, pending: frozenset[CorpTag], now: float) -> bool:
+        with self._lock:
+            state = self.pairs.get(key, MemberTagState())
+            if state.version != version:
+                return False
+            self.pairs[key] = MemberTagState(state.written, frozenset(pending), now, version + 1)
+            return True
+
+    def confirm(self, key: str, version: int, written: frozenset[CorpTag]) -> bool:
+        with self._lock:
+            state = self.pairs.get(key)
+            if state is None or state.version != version:
+                return False
+            self.pairs[key] = MemberTagState(frozenset(written), None, None, version)
+            return True
+
+    def tag_ids(self, corp_id: str) -> dict[CorpTag, str]:
+        with self._lock:
+            return dict(self.ids.get(corp_id, {}))
+
+    def save_tag_ids(self, corp_id: str, ids: Mapping[CorpTag, str]) -> None:
+        with self._lock:
+            self.ids[corp_id] = dict(ids)
+
+    def lock(self, name: str, now: float, lease_seconds: float) -> bool:
+        with self._lock:
+            if self.leases.get(name, 0.0) >= now:
+                return False
+            self.leases[name] = now + lease_seconds
+            return True
+
+    def unlock(self, name: str) -> None:
+        with self._lock:
+            self.leases.pop(name, None)

@@ -1,8 +1,9 @@
-"""Send counters in the checkpoints table (pk = "robot#<hash of the webhook URL>#<bucket start>").
+"""Send counters in the checkpoints table (pk = "<scope>#<bucket start>", e.g. "robot#<hash of
+the webhook URL>#..." or "wecom-api#<corp>#mark_tag#...").
 
 One item per window bucket: `sent` (a number) and `expires_at` (epoch seconds, for DynamoDB TTL).
-A claim is one conditional `ADD sent :one` that only succeeds below the ceiling, so concurrent
-forwarders cannot overshoot the robot's limit together.
+A claim is one conditional `ADD sent :amount` that only succeeds while the result stays within
+the ceiling, so concurrent senders cannot overshoot the limit together.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..services.alarms import BudgetUnavailable
+from ..services.send_budget import BudgetUnavailable
 from .aws_calls import aws_call, error_code
 
 _BATCH_GET_LIMIT = 100
@@ -48,19 +49,19 @@ class DynamoSendCounts:
                 raise BudgetUnavailable("send counters stayed unprocessed (throttled)")
         return found
 
-    def increment_below(self, key: str, ceiling: int, expires_at: int) -> int | None:
-        if ceiling <= 0:  # the condition below would let a first increment through
+    def increment_below(self, key: str, ceiling: int, expires_at: int, amount: int = 1) -> int | None:
+        if ceiling < amount or amount < 1:  # the condition below would let a first increment through
             return None
         try:
             answer = self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                UpdateExpression="ADD #sent :one SET #exp = :exp",
-                ConditionExpression="attribute_not_exists(#sent) OR #sent < :ceiling",
+                UpdateExpression="ADD #sent :amount SET #exp = :exp",
+                ConditionExpression="attribute_not_exists(#sent) OR #sent <= :room",
                 ExpressionAttributeNames={"#sent": "sent", "#exp": "expires_at"},
                 ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":ceiling": {"N": str(ceiling)},
+                    ":amount": {"N": str(amount)},
+                    ":room": {"N": str(ceiling - amount)},
                     ":exp": {"N": str(expires_at)},
                 },
                 ReturnValues="UPDATED_NEW",

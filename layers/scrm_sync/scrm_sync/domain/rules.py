@@ -13,6 +13,7 @@ from .identity_graph import DEFAULT_MAX_LINKS_PER_TYPE, link_limit
 from .incremental_pull import PullTables
 from .mapping import FieldRule
 from .table_mapping import TableMapping
+from .wecom_tags import TagRules
 
 # Field mappings that ship with the project; the rules file's `mappings` replace them per
 # (channel, event kind).
@@ -125,6 +126,8 @@ class Rules(BaseModel):
     table_mappings: dict[str, TableMapping | None] = Field(default_factory=dict)
     # tables read by the scheduled incremental pull (MySQL sources without binlog access)
     incremental_pull: PullTables = ()
+    # profile attributes -> WeCom corp tags on the customer, for every following member
+    wecom_tags: TagRules = Field(default_factory=TagRules)
 
     @field_validator("source_rank")
     @classmethod

@@ -27,6 +27,7 @@ from typing import Protocol
 from ..domain.alerts import Alarm, NotAnAlarm, alarm_markdown, parse_alarm, summary_markdown, urgency
 from ..domain.credentials import ChannelCredentials
 from ..domain.send_window import SendWindow
+from .send_budget import BudgetUnavailable, SendBudget
 
 ROBOT_ENTRY = "wecom_robot"
 
@@ -55,59 +56,13 @@ class Robot(Protocol):
         ...
 
 
-class BudgetUnavailable(RuntimeError):
-    """The budget store could not be read or updated (throttled, unreachable)."""
-
-
-class SendCounts(Protocol):
-    """Send counters by key, shared by every forwarder (the robot's rate-limit state)."""
-
-    def counts(self, keys: Sequence[str]) -> dict[str, int]:
-        """Current counts of the keys that exist (strongly consistent)."""
-        ...
-
-    def increment_below(self, key: str, ceiling: int, expires_at: int) -> int | None:
-        """Add one to the counter if it is below `ceiling`, atomically; the new count, or None."""
-        ...
-
-    def fill(self, key: str, limit: int, expires_at: int) -> None:
-        """Raise the counter to `limit` (never lower it)."""
-        ...
-
-
 class RobotNotConfigured(RuntimeError):
     """The channels secret has no `wecom_robot.webhook_url` (alarms wait in the queue)."""
 
 
-# --- the send budget ----------------------------------------------------------------------------
 def robot_scope(webhook_url: str) -> str:
     """Budget key prefix of one robot: a hash of its URL, so the key never appears in the table."""
     return "robot#" + hashlib.sha256(webhook_url.encode()).hexdigest()[:16]
-
-
-class SendBudget:
-    """Claims sends one at a time from the sliding window of one robot."""
-
-    def __init__(self, counts: SendCounts, window: SendWindow | None = None) -> None:
-        self._counts = counts
-        self.window = window or SendWindow()
-
-    def claim(self, scope: str, now: datetime) -> int | None:
-        """Take one send: how many are left in the window after it, or None when none was left."""
-        bucket = self.window.bucket(now)
-        earlier = [self.window.key(scope, b) for b in self.window.earlier(bucket)]
-        ceiling = self.window.ceiling(self._counts.counts(earlier).values())
-        if ceiling <= 0:
-            return None
-        sent = self._counts.increment_below(
-            self.window.key(scope, bucket), ceiling, self.window.expires_at(bucket)
-        )
-        return None if sent is None else ceiling - sent
-
-    def exhaust(self, scope: str, now: datetime) -> None:
-        """Mark the window full (the robot said so): nobody posts until it slides on."""
-        bucket = self.window.bucket(now)
-        self._counts.fill(self.window.key(scope, bucket), self.window.limit, self.window.expires_at(bucket))
 
 
 # --- the use case -------------------------------------------------------------------------------
