@@ -241,7 +241,10 @@ FIELD_NAMES = st.sampled_from(["member_level", "wecom_tags", "wecom_remark", "na
 TEXT = st.text(alphabet="abmnw_张*?[]", max_size=8)
 FIELD_CHANGE = st.fixed_dictionaries({"old": st.none() | TEXT, "new": TEXT})
 DOCUMENTS = st.fixed_dictionaries(
-    {**{k: st.just(v) for k, v in ENVELOPE.items()}, "kinds": st.lists(st.sampled_from([*KINDS, "orders"]))},
+    {
+        **{k: st.just(v) for k, v in ENVELOPE.items()},
+        "kinds": st.lists(st.sampled_from([*KINDS, "orders", 7, None])),
+    },
     optional={
         "fields": st.dictionaries(FIELD_NAMES | TEXT, FIELD_CHANGE, max_size=6),
         "identifiers": st.just(DOCUMENT["identifiers"]),

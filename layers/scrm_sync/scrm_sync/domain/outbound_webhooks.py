@@ -215,7 +215,7 @@ def select_for(subscription: WebhookSubscription, document: Mapping[str, Any]) -
     selected: dict[str, Any] = {k: copy.deepcopy(document[k]) for k in ENVELOPE if k in document}
     kinds: list[str] = []
     parts: dict[str, Any] = {}
-    for kind in dict.fromkeys(present):  # keeps the document's order, once each
+    for kind in dict.fromkeys(k for k in present if isinstance(k, str)):  # document order, once each
         if kind not in subscription.kinds or kind not in KIND_KEYS:
             continue
         key = KIND_KEYS[kind]
