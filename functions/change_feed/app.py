@@ -58,5 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     sequences = [str((r.get("dynamodb") or {}).get("SequenceNumber", "")) for r in records]
     first = min(sequences.index(sequence) for sequence in failed)
     metrics.add_metric("ChangeFeedEnqueueFailed", MetricUnit.Count, len(sequences) - first)
-    logger.warning("change documents could not be enqueued; retrying", extra={"records": len(sequences) - first})
+    logger.warning(
+        "change documents could not be enqueued; retrying", extra={"records": len(sequences) - first}
+    )
     return {"batchItemFailures": [{"itemIdentifier": s} for s in sequences[first:]]}

@@ -66,7 +66,7 @@ def deployed_replay(stack_name: str) -> OutboundReplay:
         variables = boto3.client("lambda").get_function_configuration(FunctionName=function)["Environment"][
             "Variables"
         ]
-    except Exception as exc:  # noqa: BLE001 - any AWS error is the operator's to read
+    except Exception as exc:
         raise CliError(f"cannot read the stack {stack_name!r}: {exc}") from exc
     urls = {name: variables[var] for name, var in QUEUE_VARIABLES.items() if variables.get(var)}
     return OutboundReplay(SqsDeadLetters(boto3.client("sqs"), urls))

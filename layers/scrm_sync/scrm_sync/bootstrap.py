@@ -28,14 +28,14 @@ from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
-from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
+from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
 from .adapters.outbound_queues import EventBusPublisher, SqsDeadLetters, SqsOutbox
 from .adapters.send_counts import DynamoSendCounts
 from .adapters.watermarks import DynamoWatermarkStore
-from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .adapters.webhook_sender import HttpWebhookSender
+from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
 from .domain.credentials import ChannelCredentials
@@ -49,11 +49,11 @@ from .services.change_feed import EVENT_BUS, WEBHOOKS, WECOM_TAGS, ChangeFeed
 from .services.enrichment import ContactEnrichment
 from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
+from .services.outbound_replay import OutboundReplay
+from .services.outbound_webhooks import WebhookDelivery
 from .services.profiles import ProfileQueries
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
-from .services.outbound_replay import OutboundReplay
-from .services.outbound_webhooks import WebhookDelivery
 from .services.send_budget import BlockAllowance, SendBudget
 from .services.sidebar import Sidebar, SidebarCustomers
 from .services.sync import ProfileSync
@@ -79,7 +79,6 @@ from .settings import (
     RulesSettings,
     SidebarSettings,
     SyncSettings,
-    WebhookDeliverySettings,
     WebhookExtrasSettings,
     WebhookStreamSettings,
     WeComTagSettings,
@@ -333,7 +332,11 @@ def alarms() -> AlarmForwarder:
 def _destination_queues() -> dict[str, str]:
     """The destination queues this function knows (the feed: all of them; a destination: its own)."""
     s = settings(ChangeFeedSettings)
-    urls = {WECOM_TAGS: s.wecom_tag_queue_url, WEBHOOKS: s.webhook_delivery_queue_url, EVENT_BUS: s.event_bus_queue_url}
+    urls = {
+        WECOM_TAGS: s.wecom_tag_queue_url,
+        WEBHOOKS: s.webhook_delivery_queue_url,
+        EVENT_BUS: s.event_bus_queue_url,
+    }
     return {name: url for name, url in urls.items() if url}
 
 
@@ -344,7 +347,7 @@ def outbox() -> SqsOutbox:
 
 @factory
 def change_feed() -> ChangeFeed:
-    """Fans out to the destinations whose queue the function has (an unset queue = that destination is off)."""
+    """Fans out to the destinations whose queue the function has (no queue: that destination is off)."""
     return ChangeFeed(rules_document(), credentials_document(), outbox(), frozenset(_destination_queues()))
 
 
@@ -375,8 +378,10 @@ def wecom_tag_sync() -> WeComTagSync:
 
 @factory
 def webhook_delivery() -> WebhookDelivery:
-    settings(WebhookDeliverySettings)  # fails early, naming the variable, when the queue is missing
-    return WebhookDelivery(lambda: credentials().outbound_webhooks, HttpWebhookSender(), lambda: datetime.now(UTC))
+    channels = credentials_document()
+    return WebhookDelivery(
+        lambda: channels().outbound_webhooks, HttpWebhookSender(), lambda: datetime.now(UTC)
+    )
 
 
 @factory

@@ -173,14 +173,8 @@ class ChangeFeedSettings(EnvSettings):
 class WeComTagSettings(CheckpointsTable):
     """Tag state, tag ids and the corp's send budget live in the checkpoints table."""
 
-    wecom_tag_queue_url: str = Field(alias="WECOM_TAG_QUEUE_URL", min_length=1)
     wecom_api_calls_per_minute: int = Field(9000, alias="WECOM_API_CALLS_PER_MINUTE", ge=1, le=10_000)
 
 
-class WebhookDeliverySettings(EnvSettings):
-    webhook_delivery_queue_url: str = Field(alias="WEBHOOK_DELIVERY_QUEUE_URL", min_length=1)
-
-
 class EventBusSettings(EnvSettings):
-    event_bus_queue_url: str = Field(alias="EVENT_BUS_QUEUE_URL", min_length=1)
     profile_event_bus_name: str = Field(alias="PROFILE_EVENT_BUS_NAME", min_length=1)

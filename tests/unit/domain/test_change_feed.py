@@ -37,7 +37,9 @@ def test_a_field_change_names_old_new_and_source_with_a_stable_id():
 
 
 def test_sequences_sort_as_text_in_stream_order():
-    docs = [profile_document("p1", seq, AT, image(a=("1", "pos")), image(a=("2", "pos"))) for seq in ("99", "100")]
+    docs = [
+        profile_document("p1", seq, AT, image(a=("1", "pos")), image(a=("2", "pos"))) for seq in ("99", "100")
+    ]
     assert docs[0] is not None and docs[1] is not None
     assert docs[0]["sequence"] < docs[1]["sequence"]
 
@@ -49,7 +51,9 @@ def test_counters_and_timestamps_alone_are_no_change():
 
 
 def test_merges_and_splits_are_their_own_kinds():
-    merged = profile_document("p1", "5", AT, {"pk": "p1"}, {"pk": "p1", "redirect_to": "p2", "merged_by_event": "e"})
+    merged = profile_document(
+        "p1", "5", AT, {"pk": "p1"}, {"pk": "p1", "redirect_to": "p2", "merged_by_event": "e"}
+    )
     assert merged is not None and merged["kinds"] == ["merged_into"] and merged["merged_into"] == "p2"
     survivor = profile_document("p2", "6", AT, {"merged_from": []}, {"merged_from": ["p1"]})
     assert survivor is not None and survivor["merged_from"] == ["p1"]
@@ -61,7 +65,10 @@ def test_identity_changes_add_to_the_new_owner_and_remove_from_the_old():
     assert added["profile_id"] == "p1" and added["kinds"] == ["identifiers"]
     assert added["identifiers"] == {"added": [{"type": "phone", "value": "+8613900139000"}], "removed": []}
     moved = identity_documents("8", AT, linked, {**linked, "profile_id": "p2"})
-    assert [(d["profile_id"], bool(d["identifiers"]["removed"])) for d in moved] == [("p1", True), ("p2", False)]
+    assert [(d["profile_id"], bool(d["identifiers"]["removed"])) for d in moved] == [
+        ("p1", True),
+        ("p2", False),
+    ]
     assert len({d["id"] for d in moved}) == 2
     assert identity_documents("9", AT, linked, {**linked, "link_blocked": True}) == []
 

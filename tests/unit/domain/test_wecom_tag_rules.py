@@ -54,7 +54,10 @@ def test_only_changes_that_can_move_a_tag_are_relevant():
     assert tag_relevant({"kinds": ["fields"], "fields": {"wecom_follower_abc": {}}}, RULES)
     assert not tag_relevant({"kinds": ["fields"], "fields": {"wecom_tags": {}, "name": {}}}, RULES)
     assert tag_relevant({"kinds": ["merged"]}, RULES)
-    added = {"kinds": ["identifiers"], "identifiers": {"added": [{"type": "wecom_external_userid"}], "removed": []}}
+    added = {
+        "kinds": ["identifiers"],
+        "identifiers": {"added": [{"type": "wecom_external_userid"}], "removed": []},
+    }
     assert tag_relevant(added, RULES)
     assert not tag_relevant({"kinds": ["identifiers"], "identifiers": {"added": [{"type": "phone"}]}}, RULES)
 
@@ -69,7 +72,9 @@ tags = st.frozensets(st.sampled_from([GOLD, SILVER, HIGH, VIP]))
 
 
 @given(desired=tags, written=tags, pending=tags, applied=st.booleans())
-def test_after_an_unconfirmed_write_the_next_diff_still_lands_on_the_desired_tags(desired, written, pending, applied):
+def test_after_an_unconfirmed_write_the_next_diff_still_lands_on_the_desired_tags(
+    desired, written, pending, applied
+):
     """Whether or not the unconfirmed write reached WeCom, applying the next diff to what the
     contact then carries leaves exactly the desired managed tags."""
     on_contact = pending if applied else written

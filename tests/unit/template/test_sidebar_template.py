@@ -11,7 +11,7 @@ from tests.unit.template.sam import TEMPLATE
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 # the functions whose code calls qyapi.weixin.qq.com with an app secret (trusted-IP rule)
-CALLS_WECOM_API = {"SidebarApiFunction", "EnrichmentFunction"}
+CALLS_WECOM_API = {"SidebarApiFunction", "EnrichmentFunction", "WeComTagFunction"}
 
 
 def distribution() -> dict[str, Any]:

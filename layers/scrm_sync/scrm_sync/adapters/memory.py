@@ -41,8 +41,8 @@ from ..services.ports import (
     StoredObject,
     StreamWriteFailed,
 )
-from ..services.wecom_tags import MemberTagState
 from ..services.schema_watch import DriftRecord
+from ..services.wecom_tags import MemberTagState
 
 
 class _ProfileRecord:

@@ -21,7 +21,9 @@ EVENT_DETAIL_TYPE = "scrm.profile.changed"
 
 
 def _size(message: OutboundMessage) -> int:
-    return len(message.body.encode()) + sum(len(k) + len(v.encode()) + 16 for k, v in message.attributes.items())
+    return len(message.body.encode()) + sum(
+        len(k) + len(v.encode()) + 16 for k, v in message.attributes.items()
+    )
 
 
 def _chunks(sizes: Sequence[int], count: int, max_bytes: int) -> Iterator[list[int]]:
@@ -111,7 +113,6 @@ class EventBusPublisher:
         return sorted(failed)
 
 
-
 class SqsDeadLetters:
     """The destination queues' dead-letter queues (found from each queue's RedrivePolicy)."""
 
@@ -164,7 +165,9 @@ class SqsDeadLetters:
                     count.moved += 1
         finally:
             for receipt in held:
-                self._sqs.change_message_visibility(QueueUrl=dead_letters, ReceiptHandle=receipt, VisibilityTimeout=0)
+                self._sqs.change_message_visibility(
+                    QueueUrl=dead_letters, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
         return count
 
     def _requeue(self, destination: str, letter: Mapping[str, Any]) -> None:
@@ -178,7 +181,10 @@ class SqsDeadLetters:
             ).hexdigest()
         if letter.get("MessageAttributes"):
             entry["MessageAttributes"] = {
-                name: {"DataType": value.get("DataType", "String"), "StringValue": value.get("StringValue", "")}
+                name: {
+                    "DataType": value.get("DataType", "String"),
+                    "StringValue": value.get("StringValue", ""),
+                }
                 for name, value in letter["MessageAttributes"].items()
             }
         self._sqs.send_message(**entry)

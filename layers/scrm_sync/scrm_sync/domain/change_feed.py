@@ -72,7 +72,9 @@ def profile_document(
         kind = change["kind"]
         if kind == "fields":
             document["fields"] = {
-                entry["field"]: {key: entry[key] for key in ("old", "new", "source", "event_id", "occurred_at")}
+                entry["field"]: {
+                    key: entry[key] for key in ("old", "new", "source", "event_id", "occurred_at")
+                }
                 for entry in change["changes"]
             }
         elif kind == "merged_into":

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .outbound_webhooks import WebhookSubscriptions
 
 
 class _Entry(BaseModel):
@@ -29,7 +31,7 @@ class ApiKeys(_Entry):
 class ChannelCredentials(BaseModel):
     """Missing channels are simply disabled (their webhooks answer 404)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)  # secrets
 
     wecom: _Entry | None = None
     wechat_mp: _Entry | None = None
@@ -38,6 +40,14 @@ class ChannelCredentials(BaseModel):
     youzan: _Entry | None = None
     api: ApiKeys = Field(default_factory=ApiKeys)
     wecom_robot: _Entry | None = None
+    # receivers of the change feed's signed webhooks; validated with the rest of the secret, so a
+    # bad subscription never replaces the last valid document
+    outbound_webhooks: WebhookSubscriptions = Field(default_factory=WebhookSubscriptions)
+
+    @field_validator("outbound_webhooks", mode="before")
+    @classmethod
+    def _subscriptions(cls, entry: object) -> WebhookSubscriptions:
+        return entry if isinstance(entry, WebhookSubscriptions) else WebhookSubscriptions.parse(entry)
 
     def channel(self, name: str) -> dict[str, Any] | None:
         """The credentials of one channel, or None when it is not configured (disabled)."""

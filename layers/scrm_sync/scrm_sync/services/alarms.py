@@ -26,7 +26,6 @@ from typing import Protocol
 
 from ..domain.alerts import Alarm, NotAnAlarm, alarm_markdown, parse_alarm, summary_markdown, urgency
 from ..domain.credentials import ChannelCredentials
-from ..domain.send_window import SendWindow
 from .send_budget import BudgetUnavailable, SendBudget
 
 ROBOT_ENTRY = "wecom_robot"

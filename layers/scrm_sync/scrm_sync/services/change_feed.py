@@ -79,7 +79,11 @@ class ChangeFeed:
                     body.decode(),
                     f"{name}#{profile_id}",
                     _dedup(doc_id, WEBHOOKS, name),
-                    {"subscription": name, "delivery_id": doc_id, "changed_at": str(document.get("changed_at"))},
+                    {
+                        "subscription": name,
+                        "delivery_id": doc_id,
+                        "changed_at": str(document.get("changed_at")),
+                    },
                 )
                 for name, body in documents_for(subscriptions, bounded(document, MAX_DOCUMENT_BYTES))
             ]

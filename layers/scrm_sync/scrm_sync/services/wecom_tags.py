@@ -48,7 +48,9 @@ class TagApi(Protocol):
         self, group_name: str, tag_names: Sequence[str], group_id: str | None = None
     ) -> dict[str, Any]: ...
 
-    def mark_tag(self, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]) -> None: ...
+    def mark_tag(
+        self, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +153,11 @@ class WeComTagSync:
         report.members = members
         desired = rules.desired(profile.values)
         api = self._api_for(entry)
-        pairs = [(contact, member, pair_key(corp_id, contact, member)) for contact in contacts for member in members]
+        pairs = [
+            (contact, member, pair_key(corp_id, contact, member))
+            for contact in contacts
+            for member in members
+        ]
         states = self._states.states([key for _, _, key in pairs])
         for contact, member, key in pairs:
             self._sync_pair(api, corp_id, rules, desired, contact, member, key, states.get(key), report)
@@ -172,7 +178,11 @@ class WeComTagSync:
         state = state or MemberTagState()
         now = self._clock().timestamp()
         pending = state.pending
-        if pending is not None and state.pending_at is not None and now - state.pending_at < PENDING_LEASE_SECONDS:
+        if (
+            pending is not None
+            and state.pending_at is not None
+            and now - state.pending_at < PENDING_LEASE_SECONDS
+        ):
             raise TagSyncBusy("another writer is updating this member's tags")
         diff = tag_diff(desired, state.written, pending)
         if not diff:
@@ -246,7 +256,9 @@ class WeComTagSync:
         known, group_ids = _ids_from_groups(listed)
         groups = rules.groups()
         for group in sorted({t.group for t in tags}):
-            missing = sorted(name for name in groups.get(group, frozenset()) if CorpTag(group, name) not in known)
+            missing = sorted(
+                name for name in groups.get(group, frozenset()) if CorpTag(group, name) not in known
+            )
             if not missing:
                 continue
             self._take_send(corp_id, "add_corp_tag")

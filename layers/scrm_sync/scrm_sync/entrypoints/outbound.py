@@ -1,0 +1,56 @@
+"""What the change feed's destination handlers share: the delivery metrics (per `Destination`
+dimension: delivered, failed, and the lag from the profile change to its delivery) and the retry
+of a failed message with backoff (its visibility is pushed out; the queue's maxReceiveCount then
+moves it to the dead-letter queue, where `scrm outbound replay` finds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from ..domain.retry import backoff_seconds
+
+
+def lag_seconds(changed_at: Any, now: datetime | None = None) -> float | None:
+    """Seconds from the change (the document's `changed_at`) to now; None when it is unreadable."""
+    try:
+        when = datetime.fromisoformat(str(changed_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, ((now or datetime.now(UTC)) - when).total_seconds())
+
+
+def count_delivered(metrics: Metrics, changed_at: Any) -> None:
+    metrics.add_metric("OutboundDelivered", MetricUnit.Count, 1)
+    lag = lag_seconds(changed_at)
+    if lag is not None:
+        metrics.add_metric("OutboundLagSeconds", MetricUnit.Seconds, lag)
+
+
+def retry_later(
+    metrics: Metrics,
+    logger: Logger,
+    defer: Callable[[str, int], None],
+    destination: str,
+    record: SQSRecord,
+    reason: str,
+) -> None:
+    """Push the message's next attempt out (exponential backoff with jitter); the caller re-raises
+    so the message is reported failed. `reason` must not carry personal data or secrets."""
+    delay = backoff_seconds(int(record.attributes.approximate_receive_count or 1))
+    try:
+        defer(record.receipt_handle, delay)
+    except Exception:
+        logger.warning("could not defer the message", extra={"destination": destination})
+    metrics.add_metric("OutboundFailed", MetricUnit.Count, 1)
+    logger.info(
+        "delivery failed; retrying later",
+        extra={"destination": destination, "reason": reason, "delay": delay},
+    )
