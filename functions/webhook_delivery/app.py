@@ -26,8 +26,8 @@ metrics = Metrics()
 
 
 def _attribute(record: SQSRecord, name: str) -> str:
-    value = record.message_attributes.get(name)
-    return (value.string_value or "") if value is not None else ""
+    attributes = record.message_attributes
+    return (attributes[name].string_value or "") if name in attributes else ""  # [] wraps, .get does not
 
 
 def record_handler(record: SQSRecord) -> None:
