@@ -16,6 +16,6 @@ __all__ = ["CORP_ID", "SECRET", "FakeWeCom", "running_fake_wecom"]
 @contextmanager
 def running_fake_wecom() -> Iterator[FakeWeCom]:
     fake = FakeWeCom()
-    with serving_json(lambda method, path, query, body: fake.answer(path, query)) as base_url:
+    with serving_json(lambda method, path, query, body: fake.answer(path, query, body)) as base_url:
         fake.base_url = base_url
         yield fake

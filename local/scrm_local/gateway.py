@@ -34,7 +34,7 @@ Health = Callable[[], tuple[int, dict[str, Any]]]
 Header = tuple[str, str]
 # dev-only pages served before the routes (the sidebar page, its stub SDK, the fake WeCom API):
 # (method, target) -> a response, or None for a request the routes answer
-DevPages = Callable[[str, str], "tuple[int, list[Header], bytes] | None"]
+DevPages = Callable[[str, str, bytes], "tuple[int, list[Header], bytes] | None"]
 
 _TEXT_SUFFIXES = ("json", "xml", "x-www-form-urlencoded", "javascript", "yaml", "csv", "graphql")
 
@@ -477,7 +477,7 @@ class GatewayServer(ThreadingHTTPServer):
             return _json_response(*self.health())
         if self.dev_pages is not None:
             try:
-                page = self.dev_pages(method, target)
+                page = self.dev_pages(method, target, body)
             except Exception:
                 log.exception("dev page %s failed", raw_path)
                 return INTERNAL_ERROR

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PAGE_PREFIX = "/sidebar"
 FAKE_WECOM_PREFIX = "/__local/wecom"
+INSPECT_PREFIX = FAKE_WECOM_PREFIX + "/__inspect"
 STUB_PATH = "/__local/sidebar/ww-stub.js"
 OAUTH_PATH = FAKE_WECOM_PREFIX + "/connect/oauth2/authorize"
 STUB_FILE = Path(__file__).with_name("sidebar_stub") / "ww-stub.js"
@@ -63,11 +64,14 @@ class SidebarDev:
     dev_external_userid: str = ""
     wecom: FakeWeCom = field(default_factory=FakeWeCom)
 
-    def respond(self, method: str, target: str) -> Response | None:
+    def respond(self, method: str, target: str, body: bytes = b"") -> Response | None:
         """The answer for a dev-only path; None for everything else (the API routes)."""
         raw_path, _, raw_query = target.partition("?")
+        if raw_path.startswith(INSPECT_PREFIX):
+            return self._inspect(method, raw_path.removeprefix(INSPECT_PREFIX), body)
         if raw_path.startswith(FAKE_WECOM_PREFIX + "/"):
-            return self._fake_wecom(raw_path.removeprefix(FAKE_WECOM_PREFIX), dict(parse_qsl(raw_query)))
+            path = raw_path.removeprefix(FAKE_WECOM_PREFIX)
+            return self._fake_wecom(path, dict(parse_qsl(raw_query)), body if method == "POST" else b"")
         if method not in ("GET", "HEAD"):
             return None
         if raw_path == STUB_PATH:
@@ -115,11 +119,42 @@ class SidebarDev:
         }
 
     # --- WeCom ------------------------------------------------------------------------------------
-    def _fake_wecom(self, path: str, query: dict[str, str]) -> Response:
+    def _fake_wecom(self, path: str, query: dict[str, str], body: bytes = b"") -> Response:
         if path == "/connect/oauth2/authorize":
             return self._authorize(query)
-        status, answer = self.wecom.answer(path, query)
+        status, answer = self.wecom.answer(path, query, body)
         return _json(status, answer)
+
+    def _inspect(self, method: str, path: str, body: bytes) -> Response:
+        """The fake WeCom's state for tests and curious developers (dev only, never deployed):
+        GET  .../__inspect               every POST call (path, JSON body, time), the corp tag groups
+                                         and the tags marked per (member, contact);
+        POST .../__inspect/fail          {"path": "/cgi-bin/...", "errcode": 45009, "times": 1};
+        POST .../__inspect/contacts      {"external_userid", "name", "follow_user": [userids]}: a
+                                         contact externalcontact/get knows (mark_tag then checks
+                                         that the member follows it)."""
+        try:
+            document = json.loads(body) if body else {}
+        except ValueError:
+            return _json(400, {"message": "body must be JSON"})
+        if method == "GET" and path in ("", "/"):
+            return _json(200, self.wecom.inspect())
+        if method == "POST" and path == "/fail" and isinstance(document, dict):
+            self.wecom.fail_next(
+                str(document.get("path")), int(document.get("errcode", 45009)), int(document.get("times", 1))
+            )
+            return _json(200, {"armed": True})
+        if method == "POST" and path == "/contacts" and isinstance(document, dict):
+            external = str(document.get("external_userid") or "")
+            members = [str(m) for m in document.get("follow_user") or [self.dev_userid]]
+            if not external:
+                return _json(400, {"message": "external_userid is required"})
+            self.wecom.contact(external, str(document.get("name") or "客户"))
+            answer = self.wecom.contacts[external]
+            template = answer["follow_user"][0]
+            answer["follow_user"] = [{**template, "userid": member} for member in members]
+            return _json(200, {"external_userid": external, "follow_user": members})
+        return _json(404, {"message": "unknown inspection path"})
 
     def _authorize(self, query: dict[str, str]) -> Response:
         """WeCom's OAuth page for an agent already signed in to the client: straight back to

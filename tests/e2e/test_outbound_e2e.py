@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scrm_sync.domain.followers import follower_field
+from scrm_sync.domain.rules import load_rules
 
 from tests.e2e.conftest import RunningStack, start_local_stack
+from tests.e2e.test_webhooks_e2e import raw, wecom_push
 from tests.fake_receiver import RECEIVER_SECRET, FakeReceiver, running_receiver
 from tests.waiting import wait_for
 
@@ -22,6 +25,10 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 DEV_CHANNELS = json.loads((ROOT / "config/channels.dev.json").read_text())
 CORP_ID = DEV_CHANNELS["wecom"]["corp_id"]
+DEV_RULES = load_rules(json.loads((ROOT / "config/rules.dev.json").read_text()))
+MEMBERS = ("zhangsan", "lisi")
+MARK_TAG = "/cgi-bin/externalcontact/mark_tag"
+ADD_CORP_TAG = "/cgi-bin/externalcontact/add_corp_tag"
 
 
 class Receivers:
@@ -115,14 +122,19 @@ def test_a_receiver_that_never_recovers_ends_in_the_dead_letter_queue_and_replay
     wait_for(lambda: deliveries_of(receivers.healthy, profile_id), timeout=90)
 
     def dead_lettered() -> bool:
-        return stack.dead_letters().get(f"{stack.env['SCRM_STACK_NAME']}-WebhookDeliveryDeadLetterQueue.fifo", 0) > 0
+        return (
+            stack.dead_letters().get(f"{stack.env['SCRM_STACK_NAME']}-WebhookDeliveryDeadLetterQueue.fifo", 0)
+            > 0
+        )
 
     wait_for(dead_lettered, timeout=120)
     assert not deliveries_of(receivers.dead, profile_id)
 
     dry = stack.scrm("outbound", "replay", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert json.loads(dry.stdout)["webhooks"]["kept"] >= 1 and json.loads(dry.stdout)["webhooks"]["moved"] == 0
+    assert (
+        json.loads(dry.stdout)["webhooks"]["kept"] >= 1 and json.loads(dry.stdout)["webhooks"]["moved"] == 0
+    )
 
     receivers.dead.always_fail = False  # the receiver is fixed
     replayed = stack.scrm("outbound", "replay", "--destination", "webhooks", "--subscription", "bi")
@@ -138,13 +150,17 @@ def test_changes_reach_the_event_bus_for_rules_to_route(stack):
     events, sqs = stack.client("events"), stack.client("sqs")
     bus = f"{stack.env['SCRM_STACK_NAME']}-profiles"
     queue_url = sqs.create_queue(QueueName=f"bus-watch-{uuid.uuid4().hex[:6]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     events.put_rule(
         Name="watch-profile-changes",
         EventBusName=bus,
         EventPattern=json.dumps({"source": ["scrm.sync"], "detail-type": ["scrm.profile.changed"]}),
     )
-    events.put_targets(Rule="watch-profile-changes", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+    events.put_targets(
+        Rule="watch-profile-changes", EventBusName=bus, Targets=[{"Id": "q", "Arn": queue_arn}]
+    )
     run = uuid.uuid4().hex[:8]
     phone = f"135{int(run, 16) % 10**8:08d}"
     post(stack, mdm_level(phone, "gold", run, 4))
@@ -153,10 +169,160 @@ def test_changes_reach_the_event_bus_for_rules_to_route(stack):
     def on_the_bus() -> dict[str, Any] | None:
         for message in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
             event = json.loads(message["Body"])
-            if event["detail"]["profile_id"] == profile_id:
-                return event
+            if event["detail"]["profile_id"] == profile_id and "fields" in event["detail"]["kinds"]:
+                return event  # (the phone's link is a change of its own, kind "identifiers")
         return None
 
     event = wait_for(on_the_bus, timeout=90)
     assert event["source"] == "scrm.sync" and event["detail-type"] == "scrm.profile.changed"
     assert event["detail"]["fields"]["member_level"]["new"] == "gold"
+
+
+# --- WeCom tags ----------------------------------------------------------------------------------------
+def fake_wecom(stack: RunningStack) -> dict[str, Any]:
+    status, state = stack.call("GET", "/__local/wecom/__inspect", api_key=None)
+    assert status == 200, state
+    return dict(state)
+
+
+def calls(stack: RunningStack, path: str, external_userid: str | None = None) -> list[dict[str, Any]]:
+    return [
+        r["body"]
+        for r in fake_wecom(stack)["requests"]
+        if r["path"] == path
+        and (external_userid is None or r["body"].get("external_userid") == external_userid)
+    ]
+
+
+def tags_on(stack: RunningStack, external_userid: str) -> dict[str, set[str]]:
+    return {
+        m["userid"]: set(m["tags"])
+        for m in fake_wecom(stack)["marked"]
+        if m["external_userid"] == external_userid
+    }
+
+
+def followed_contact(stack: RunningStack, run: str) -> tuple[str, str]:
+    """A WeCom contact both members follow (known to the fake WeCom too), joined to a phone."""
+    external, phone = f"wmOUT-{run}", f"138{int(run, 16) % 10**8:08d}"
+    status, _ = stack.call(
+        "POST",
+        "/__local/wecom/__inspect/contacts",
+        {"external_userid": external, "follow_user": list(MEMBERS)},
+    )
+    assert status == 200
+    post(
+        stack,
+        {
+            "event_id": f"wecom-follow-{run}",
+            "source": "wecom",
+            "type": "profile.updated",
+            "occurred_at": "2026-12-01T09:00:00+08:00",
+            "identifiers": [
+                {"type": "wecom_external_userid", "value": external, "scope": CORP_ID},
+                {"type": "phone", "value": phone},
+            ],
+            "attributes": {follower_field(m): m for m in MEMBERS},
+        },
+    )
+    return external, phone
+
+
+def test_raising_a_customer_to_gold_tags_them_once_for_every_following_member(stack):
+    run = uuid.uuid4().hex[:8]
+    external, phone = followed_contact(stack, run)
+    stack.wait_drained()
+    assert calls(stack, MARK_TAG, external) == []  # no rule attribute yet: nothing to write
+
+    post(stack, mdm_level(phone, "gold", run, 10))
+    wait_for(lambda: tags_on(stack, external) == {m: {"金卡"} for m in MEMBERS}, timeout=90)
+    stack.wait_drained()
+    marks = calls(stack, MARK_TAG, external)
+    assert sorted(m["userid"] for m in marks) == sorted(MEMBERS)  # one call per following member
+    gold_id = next(
+        t["id"]
+        for g in fake_wecom(stack)["tag_groups"]
+        if g["group_name"] == "会员等级"
+        for t in g["tag"]
+        if t["name"] == "金卡"
+    )
+    assert all(m["add_tag"] == [gold_id] and "remove_tag" not in m for m in marks)
+    assert [c["group_name"] for c in calls(stack, ADD_CORP_TAG)] == ["会员等级"]  # created once, all its tags
+    assert {t["name"] for t in calls(stack, ADD_CORP_TAG)[0]["tag"]} == {"金卡", "银卡", "普卡"}
+
+    # the same change delivered again (SQS after its deduplication window): no second call
+    profile_id = profile_id_of(stack, phone)
+    sqs = stack.client("sqs")
+    queue = sqs.get_queue_url(QueueName=f"{stack.env['SCRM_STACK_NAME']}-WeComTagQueue.fifo")["QueueUrl"]
+    sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=json.dumps({"id": "chg_redelivered", "profile_id": profile_id, "changed_at": None}),
+        MessageGroupId=profile_id,
+        MessageDeduplicationId=uuid.uuid4().hex,
+    )
+    stack.wait_drained()
+    assert len(calls(stack, MARK_TAG, external)) == 2
+
+    # silver: the old tag goes and the new one comes in one call per member
+    post(stack, mdm_level(phone, "silver", run, 11))
+    wait_for(lambda: tags_on(stack, external) == {m: {"银卡"} for m in MEMBERS}, timeout=90)
+    stack.wait_drained()
+    latest = calls(stack, MARK_TAG, external)[2:]
+    assert len(latest) == 2 and all(m["remove_tag"] == [gold_id] and len(m["add_tag"]) == 1 for m in latest)
+    assert len(calls(stack, ADD_CORP_TAG)) == 1
+
+
+def test_a_wecom_callback_echoing_the_tags_is_applied_to_the_profile_but_not_written_back(stack):
+    run = uuid.uuid4().hex[:8]
+    external, phone = followed_contact(stack, run)
+    post(stack, mdm_level(phone, "gold", run, 20))
+    wait_for(lambda: tags_on(stack, external) == {m: {"金卡"} for m in MEMBERS}, timeout=90)
+    stack.wait_drained()
+    before = len(calls(stack, MARK_TAG))
+
+    # WeCom tells the app a member edited the contact; the enrichment re-pulls it (with the tags)
+    now = str(int(time.time()))
+    inner = (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[edit_external_contact]]></ChangeType>"
+        f"<UserID><![CDATA[zhangsan]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID></xml>"
+    )
+    query, body = wecom_push(DEV_CHANNELS["wecom"], inner, now)
+    assert raw(stack, "POST", "/webhooks/wecom", query, body)[0] == 200
+
+    def wecom_tags() -> str | None:
+        status, found = stack.call("GET", f"/profiles?type=phone&value={phone}")
+        return found["attributes"].get("wecom_tags") if status == 200 else None
+
+    assert wait_for(lambda: wecom_tags() == "金卡", timeout=90)  # applied to the profile
+    stack.wait_drained()
+    assert len(calls(stack, MARK_TAG)) == before  # and not written back
+
+
+def test_fifty_concurrent_changes_to_one_customer_end_with_the_tags_of_the_final_attributes(stack):
+    run = uuid.uuid4().hex[:8]
+    external, phone = followed_contact(stack, run)
+    stack.wait_drained()
+    levels = ("gold", "silver", "normal")
+    changes = [
+        {
+            "event_id": f"crm-{run}-{n}",
+            "source": "mdm",
+            "type": "profile.updated",
+            # distinct times, sent in a shuffled order: the latest occurred_at must win
+            "occurred_at": f"2026-12-02T{10 + n // 60:02d}:{n % 60:02d}:00+08:00",
+            "identifiers": [{"type": "phone", "value": phone}],
+            "attributes": {"member_level": levels[(n * 7) % 3], "lifetime_value": (n * 733) % 9000},
+        }
+        for n in range(50)
+    ]
+    order = sorted(range(50), key=lambda n: (n * 17) % 50)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        list(pool.map(lambda n: post(stack, changes[n]), order))
+    stack.wait_drained()
+    status, final = stack.call("GET", f"/profiles?type=phone&value={phone}")
+    assert status == 200
+    assert final["attributes"]["member_level"] == changes[49]["attributes"]["member_level"]
+    wanted = {t.name for t in DEV_RULES.wecom_tags.desired(final["attributes"])}
+    wait_for(lambda: tags_on(stack, external) == {m: wanted for m in MEMBERS}, timeout=120)

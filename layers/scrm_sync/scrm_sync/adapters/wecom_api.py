@@ -1,5 +1,5 @@
-"""WeCom server API client (``gettoken``, ``externalcontact/get``, the JS-SDK tickets) over HTTPS
-with the stdlib.
+"""WeCom server API client (``gettoken``, ``externalcontact/get``, the JS-SDK tickets, customer
+tags) over HTTPS with the stdlib.
 
 One client is one app (corp id + that app's secret): WeCom issues an access_token per app, and
 the app ticket that signs ``wx.agentConfig`` must be fetched with the token of the same agent.
@@ -17,6 +17,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .credential_cache import Fetch, ProcessCredentialCache
@@ -26,6 +27,12 @@ _TOKEN_ERRORS = frozenset({40014, 42001, 40001})  # invalid / expired access_tok
 # the contact is not (or no longer) a customer of this corp, or the id is malformed
 _REJECTIONS = frozenset({40096, 84061, 40003, 41003})
 _CODE_REJECTIONS = frozenset({40029, 41008})  # the OAuth code is invalid, used, expired or missing
+# tag writes that can never succeed as sent: not that member's contact (84061), invalid userid or
+# external_userid (40003, 40096), invalid tag id (40068: deleted by an admin; the caller re-reads its
+# ids), a tag name that exists in the group (40071), a tag outside the app's rights (41017, uncertain)
+_TAG_REJECTIONS = frozenset({84061, 40003, 40096, 40068, 40071, 41017})
+# 45009 (frequency) and 45033 (concurrency) are transient: WeComUnavailable with the errcode, so
+# a caller can close its send budget for the minute WeCom blocks the corp
 
 
 class WeComUnavailable(RuntimeError):
@@ -72,6 +79,42 @@ class WeComApi:
         """The ``externalcontact/get`` answer (errcode 0) for one external contact."""
         return self._with_token("/cgi-bin/externalcontact/get", {"external_userid": external_userid})
 
+    # --- customer tags (客户标签): POST with a JSON body ----------------------------------------------
+    def corp_tags(self, group_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """``get_corp_tag_list``: the corp's tag groups (every group, or those named), each with
+        ``group_id``, ``group_name``, ``deleted`` and ``tag[] {id, name, deleted}``."""
+        body = {"group_id": list(group_ids)} if group_ids else {}
+        answer = self._with_token("/cgi-bin/externalcontact/get_corp_tag_list", {}, _TAG_REJECTIONS, body)
+        groups = answer.get("tag_group")
+        return [g for g in groups if isinstance(g, dict)] if isinstance(groups, list) else []
+
+    def add_corp_tag(
+        self, group_name: str, tag_names: Sequence[str], group_id: str | None = None
+    ) -> dict[str, Any]:
+        """``add_corp_tag``: tags in an existing group (``group_id``), or a group created by name
+        with them (WeCom adds to the group of that name if one exists); the answer's ``tag_group``."""
+        body: dict[str, Any] = {"tag": [{"name": name} for name in tag_names]}
+        if group_id:
+            body["group_id"] = group_id
+        else:
+            body["group_name"] = group_name
+        answer = self._with_token("/cgi-bin/externalcontact/add_corp_tag", {}, _TAG_REJECTIONS, body)
+        group = answer.get("tag_group")
+        if not isinstance(group, dict):
+            raise WeComUnavailable("add_corp_tag answered without tag_group")
+        return group
+
+    def mark_tag(self, userid: str, external_userid: str, add: Sequence[str], remove: Sequence[str]) -> None:
+        """``mark_tag``: add and remove corp tags on one member's external contact, in one call."""
+        body: dict[str, Any] = {"userid": userid, "external_userid": external_userid}
+        if add:
+            body["add_tag"] = list(add)
+        if remove:
+            body["remove_tag"] = list(remove)
+        if not add and not remove:
+            return  # WeCom refuses a call with neither
+        self._with_token("/cgi-bin/externalcontact/mark_tag", {}, _TAG_REJECTIONS, body)
+
     def member_for_code(self, code: str) -> dict[str, Any]:
         """``auth/getuserinfo``: who the one-time OAuth code (5 minutes) was issued to: ``userid`` for a
         member of the corp, ``openid`` / ``external_userid`` for anybody else."""
@@ -98,12 +141,17 @@ class WeComApi:
         return ticket, answer.get("expires_in")
 
     def _with_token(
-        self, path: str, query: dict[str, str], rejections: frozenset[int] = _REJECTIONS
+        self,
+        path: str,
+        query: dict[str, str],
+        rejections: frozenset[int] = _REJECTIONS,
+        body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """GET `path` (or POST `body` as JSON) with the app's access_token."""
         rejected: str | None = None
         for _ in range(2):
             token = self._credentials.get(f"{self._app_key}#access_token", self._fetch_token, rejected)
-            answer = self._get(path, {"access_token": token, **query})
+            answer = self._get(path, {"access_token": token, **query}, body)
             errcode = _errcode(answer)
             if errcode == 0:
                 return answer
@@ -124,12 +172,16 @@ class WeComApi:
             raise WeComUnavailable(f"gettoken errcode {errcode}", errcode)
         return token, answer.get("expires_in")
 
-    def _get(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+    def _get(self, path: str, query: dict[str, str], body: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self._base}{path}?{urllib.parse.urlencode(query)}"
         if not url.startswith(("https://", "http://")):
             raise WeComUnavailable("api_base must be an http(s) URL")
+        request = urllib.request.Request(url)
+        if body is not None:  # WeCom's POST APIs take UTF-8 JSON (tag names are Chinese)
+            request.data = json.dumps(body, ensure_ascii=False).encode()
+            request.add_header("Content-Type", "application/json; charset=utf-8")
         try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310 - checked above
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 - checked above
                 payload = response.read(1_048_576)
         except urllib.error.HTTPError as exc:
             raise WeComUnavailable(f"HTTP {exc.code} from {path}") from exc

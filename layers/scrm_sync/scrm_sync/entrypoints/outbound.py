@@ -11,9 +11,19 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from ..domain.retry import backoff_seconds
+
+
+def fifo_processor() -> SqsFifoPartialProcessor:
+    """Records in order per message group; a failure holds back only the later records of its
+    group. A batch that failed entirely is reported like any partial failure, not raised: a
+    destination being down is the dead-letter and lag alarms' business, not a function error."""
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+    processor.raise_on_entire_batch_failure = False
+    return processor
 
 
 def lag_seconds(changed_at: Any, now: datetime | None = None) -> float | None:
