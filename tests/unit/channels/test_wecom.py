@@ -193,8 +193,27 @@ def test_tag_events_carry_no_customer_and_produce_no_event():
         "<TagType><![CDATA[tag]]></TagType><ChangeType><![CDATA[create]]></ChangeType></xml>"
     )
     result = parsed(inner)
-    assert result.events == [] and result.delivery_ids == ["sys:1403610513:create::"]
+    assert result.events == [] and result.delivery_ids == ["sys:1403610513:create:::tag:etXXXX"]
     assert result.unmapped["Event"] == "change_external_tag"
+
+
+def test_tag_pushes_of_one_second_are_told_apart_by_tag_id_and_type():
+    """An admin creating a group with two tags fires three pushes with the same CreateTime and
+    ChangeType; none of them is a duplicate of another, and a retry of one is."""
+
+    def push(tag_id: str, tag_type: str) -> str:
+        return (
+            "<xml><ToUserName>c</ToUserName><FromUserName>sys</FromUserName><CreateTime>1403610513</CreateTime>"
+            f"<MsgType>event</MsgType><Event>change_external_tag</Event><Id>{tag_id}</Id>"
+            f"<TagType>{tag_type}</TagType><ChangeType>create</ChangeType></xml>"
+        )
+
+    ids = [
+        parsed(push(i, t)).delivery_ids[0]
+        for i, t in (("etGROUP", "tag_group"), ("etA", "tag"), ("etB", "tag"))
+    ]
+    assert len(set(ids)) == 3
+    assert parsed(push("etA", "tag")).delivery_ids[0] == ids[1]
 
 
 def test_a_tag_event_naming_a_customer_is_tag_changed():

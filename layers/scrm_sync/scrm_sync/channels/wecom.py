@@ -33,7 +33,7 @@ Mapping to canonical events (source ``wecom``), decided here:
   never merge into customer profiles. ``member_messages: "ignore"`` drops them instead.
 
 Dedupe key / ``event_id`` (channels.md §7): ``MsgId`` when present, else
-``FromUserName:CreateTime[:ChangeType:ExternalUserID:UserID]``. ``occurred_at`` = CreateTime (UTC).
+``FromUserName:CreateTime[:ChangeType:ExternalUserID:UserID]`` (tag pushes add ``:TagType:Id``). ``occurred_at`` = CreateTime (UTC).
 Ack: HTTP 200 with an empty body (documented by WeCom as "received, no passive reply").
 """
 
@@ -185,9 +185,12 @@ def _external_contact(
     change = message.get("ChangeType", "").strip()
     external = message.get("ExternalUserID", "").strip()
     member = message.get("UserID", "").strip()
-    key = message.get("MsgId", "").strip() or event_id(
-        sender, message.get("CreateTime", ""), change, external, member
-    )
+    parts = [sender, message.get("CreateTime", ""), change, external, member]
+    if message.get("Event", "").strip() == "change_external_tag":
+        # tag pushes carry no MsgId, and an admin creating a group with several tags fires several
+        # in the same second: the tag's Id and TagType tell them apart (WxJava issue 2314)
+        parts += [message.get("TagType", ""), message.get("Id", "")]
+    key = message.get("MsgId", "").strip() or event_id(*parts)
     if not external:
         return ParsedPush(delivery_ids=[key], unmapped=summary)
     payload: dict[str, Any] = {
