@@ -19,6 +19,7 @@ from . import (
     cost,
     domain_cpu,
     freshness,
+    outbound,
     sdk_path,
     sidebar_customer,
     webhook_ack,
@@ -180,6 +181,7 @@ def render() -> str:
     archived = archive.run()
     binlog = binlog_bridge.run()
     sidebar = sidebar_customer.run()
+    out = outbound.run()
     fresh = freshness.run()  # last: it starts the whole local stack
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
@@ -221,6 +223,10 @@ def render() -> str:
         "### WeCom sidebar: the customer 360",
         "",
         *sidebar_customer.render(sidebar),
+        "",
+        "### Outbound: profile changes to WeCom tags, signed webhooks and the event bus",
+        "",
+        *outbound.render(out),
         "",
         "### Freshness: request or commit -> readable profile",
         "",
