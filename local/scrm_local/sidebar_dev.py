@@ -140,9 +140,12 @@ class SidebarDev:
         if method == "GET" and path in ("", "/"):
             return _json(200, self.wecom.inspect())
         if method == "POST" and path == "/fail" and isinstance(document, dict):
-            self.wecom.fail_next(
-                str(document.get("path")), int(document.get("errcode", 45009)), int(document.get("times", 1))
-            )
+            errcode, times = document.get("errcode", 45009), document.get("times", 1)
+            if not str(document.get("path", "")).startswith("/cgi-bin/"):
+                return _json(400, {"message": "path must be a WeCom API path (/cgi-bin/...)"})
+            if not isinstance(errcode, int) or not isinstance(times, int) or not 1 <= times <= 1000:
+                return _json(400, {"message": "errcode must be a number and times 1..1000"})
+            self.wecom.fail_next(str(document["path"]), errcode, times)
             return _json(200, {"armed": True})
         if method == "POST" and path == "/contacts" and isinstance(document, dict):
             external = str(document.get("external_userid") or "")
