@@ -120,3 +120,43 @@ def test_the_dev_channels_file_points_the_sidebar_at_the_running_stack():
     text = valid_text(binding, CHANNELS_FILE, {LOCAL_API_PLACEHOLDER: "http://127.0.0.1:3456"})
     assert json.loads(text)["wecom_sidebar"]["api_base"] == "http://127.0.0.1:3456/__local/wecom"
     assert CHANNELS.parse(text) is not None
+
+
+def test_tag_calls_reach_the_fake_and_its_state_is_inspectable(dev):
+    token = json.loads(
+        dev.respond(
+            "GET", "/__local/wecom/cgi-bin/gettoken?corpid=ww0000000000000dev&corpsecret=dev-wecom-secret"
+        )[2]
+    )
+    query = f"access_token={token['access_token']}"
+    body = json.dumps({"group_name": "会员等级", "tag": [{"name": "金卡"}]}, ensure_ascii=False).encode()
+    created = dev.respond("POST", f"/__local/wecom/cgi-bin/externalcontact/add_corp_tag?{query}", body)
+    assert created is not None and json.loads(created[2])["tag_group"]["tag"][0]["name"] == "金卡"
+    state = json.loads(dev.respond("GET", "/__local/wecom/__inspect")[2])
+    assert state["requests"][0]["body"]["group_name"] == "会员等级"
+    assert [g["group_name"] for g in state["tag_groups"]] == ["会员等级"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/fail", b"not json"),
+        ("/fail", b'{"path": "/cgi-bin/externalcontact/mark_tag", "errcode": "busy"}'),
+        ("/fail", b'{"path": "/elsewhere", "errcode": 45009}'),
+        ("/contacts", b"{}"),
+    ],
+)
+def test_bad_inspection_requests_are_a_400(dev, path, body):
+    answer = dev.respond("POST", f"/__local/wecom/__inspect{path}", body)
+    assert answer is not None and answer[0] == 400
+
+
+def test_an_armed_failure_answers_the_next_call(dev):
+    armed = dev.respond(
+        "POST",
+        "/__local/wecom/__inspect/fail",
+        b'{"path": "/cgi-bin/externalcontact/mark_tag", "errcode": 45009}',
+    )
+    assert armed is not None and armed[0] == 200
+    answer = dev.respond("POST", "/__local/wecom/cgi-bin/externalcontact/mark_tag?access_token=x", b"{}")
+    assert answer is not None and json.loads(answer[2])["errcode"] == 45009

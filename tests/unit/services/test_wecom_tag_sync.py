@@ -255,3 +255,17 @@ def test_whatever_is_delivered_twice_or_lost_mid_write_the_last_delivery_leaves_
     wanted = {t.name for t in RULES.wecom_tags.desired(profiles["p1"].values)}
     for member in ("zhangsan", "lisi"):
         assert wecom.names(member, "wmC1") == wanted
+
+
+def test_a_tag_an_admin_created_meanwhile_is_used_not_refused():
+    wecom, clock = MemoryWeCom(), Clock()
+    sync = writer(wecom, {"p1": customer(members=("zhangsan",), member_level="gold")}, clock)
+    original = wecom.add_corp_tag
+
+    def racing_admin(group_name, tag_names, group_id=None):
+        original(group_name, tag_names, group_id)  # the admin's creation lands first
+        raise WeComRejected(40071, "tag name already exists")
+
+    wecom.add_corp_tag = racing_admin  # type: ignore[method-assign]
+    sync.sync("p1")
+    assert wecom.names("zhangsan", "wmC1") == {"金卡"}

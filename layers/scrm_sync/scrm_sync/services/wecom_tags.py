@@ -38,6 +38,7 @@ from .send_budget import BlockAllowance
 PENDING_LEASE_SECONDS = 60.0  # a claimed write older than this is taken over (its writer died)
 _BUSY_CODES = frozenset({45009, 45033})  # WeCom: frequency / concurrency limit reached
 _TAG_UNKNOWN = 40068  # invalid tag id: an admin deleted it
+_TAG_EXISTS = 40071  # the tag name exists in the group already
 _NOT_FOLLOWING = frozenset({84061, 40096, 40003})  # not (or no longer) that member's customer
 
 
@@ -267,6 +268,13 @@ class WeComTagSync:
             except WeComUnavailable as exc:
                 self._back_off(corp_id, "add_corp_tag", exc)
                 raise
+            except WeComRejected as exc:
+                if exc.errcode != _TAG_EXISTS:
+                    raise
+                # somebody (an admin) created one of them since the list: use what is there now
+                self._take_send(corp_id, "get_corp_tag_list")
+                known.update(_ids_from_groups(api.corp_tags())[0])
+                continue
             report.created_groups += 1
             found, _ = _ids_from_groups([created])
             known.update(found)
