@@ -26,8 +26,8 @@ metrics = Metrics()
 
 
 def _attribute(record: SQSRecord, name: str) -> str:
-    attributes = record.message_attributes
-    return (attributes[name].string_value or "") if name in attributes else ""  # [] wraps, .get does not
+    value = (record.raw_event.get("messageAttributes") or {}).get(name) or {}
+    return str(value.get("stringValue") or "")
 
 
 def record_handler(record: SQSRecord) -> None:

@@ -176,7 +176,7 @@ class WeComApi:
         url = f"{self._base}{path}?{urllib.parse.urlencode(query)}"
         if not url.startswith(("https://", "http://")):
             raise WeComUnavailable("api_base must be an http(s) URL")
-        request = urllib.request.Request(url)
+        request = urllib.request.Request(url)  # noqa: S310 - the scheme is checked above
         if body is not None:  # WeCom's POST APIs take UTF-8 JSON (tag names are Chinese)
             request.data = json.dumps(body, ensure_ascii=False).encode()
             request.add_header("Content-Type", "application/json; charset=utf-8")

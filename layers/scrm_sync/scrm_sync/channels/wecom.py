@@ -33,7 +33,8 @@ Mapping to canonical events (source ``wecom``), decided here:
   never merge into customer profiles. ``member_messages: "ignore"`` drops them instead.
 
 Dedupe key / ``event_id`` (channels.md §7): ``MsgId`` when present, else
-``FromUserName:CreateTime[:ChangeType:ExternalUserID:UserID]`` (tag pushes add ``:TagType:Id``). ``occurred_at`` = CreateTime (UTC).
+``FromUserName:CreateTime[:ChangeType:ExternalUserID:UserID]`` (tag pushes add ``:TagType:Id``).
+``occurred_at`` = CreateTime (UTC).
 Ack: HTTP 200 with an empty body (documented by WeCom as "received, no passive reply").
 """
 
