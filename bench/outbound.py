@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -31,10 +30,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from scrm_local.event_records import dynamodb_record, sqs_record
-from scrm_local.moto_server import SerializedMotoServer
 from scrm_sync import bootstrap
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.followers import follower_field
@@ -42,8 +39,10 @@ from scrm_sync.domain.followers import follower_field
 from tests.e2e.conftest import RunningStack, start_local_stack
 from tests.fake_receiver import RECEIVER_SECRET, FakeReceiver, running_receiver
 from tests.fake_wecom import CORP_ID, SECRET, FakeWeCom, running_fake_wecom
-from tests.integration.conftest import ROOT, build_resources, load_function
+from tests.integration.conftest import ROOT, load_function
 from tests.lambda_context import LambdaContext
+
+from .moto_stack import moto_stack
 
 MEMBERS = ("zhangsan", "lisi")
 RULES = json.loads((ROOT / "config/rules.dev.json").read_text())
@@ -112,41 +111,19 @@ class StreamTail:
 
 @contextmanager
 def _in_process(receiver_url: str) -> Iterator[tuple[Any, FakeWeCom]]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    resources = build_resources(endpoint)
-    environment = {variable: resources.names[lid] for variable, lid in FEED_VARIABLES.items()}
-    environment |= {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "RULES_CACHE_SECONDS": "300",
-        "POWERTOOLS_SERVICE_NAME": "scrm-bench-outbound",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "ScrmSync",
-    }
-    try:
-        with mock.patch.dict(os.environ, environment), running_fake_wecom() as wecom:
-            channels = {
-                "wecom": {"corp_id": CORP_ID, "secret": SECRET, "api_base": wecom.base_url},
-                "outbound_webhooks": {"erp": {"url": receiver_url, "secret": RECEIVER_SECRET}},
-            }
-            resources.clients("secretsmanager").put_secret_value(
-                SecretId=resources.names["ChannelCredentialsSecret"], SecretString=json.dumps(channels)
-            )
-            resources.clients("ssm").put_parameter(
-                Name=resources.names["RulesParameter"], Value=json.dumps(RULES), Type="String", Overwrite=True
-            )
-            bootstrap.reset()
-            yield resources, wecom
-    finally:
+    with moto_stack(FEED_VARIABLES, "scrm-bench-outbound") as resources, running_fake_wecom() as wecom:
+        channels = {
+            "wecom": {"corp_id": CORP_ID, "secret": SECRET, "api_base": wecom.base_url},
+            "outbound_webhooks": {"erp": {"url": receiver_url, "secret": RECEIVER_SECRET}},
+        }
+        resources.clients("secretsmanager").put_secret_value(
+            SecretId=resources.names["ChannelCredentialsSecret"], SecretString=json.dumps(channels)
+        )
+        resources.clients("ssm").put_parameter(
+            Name=resources.names["RulesParameter"], Value=json.dumps(RULES), Type="String", Overwrite=True
+        )
         bootstrap.reset()
-        server.stop()
+        yield resources, wecom
 
 
 def _contact_event(n: int, run: str) -> CanonicalEvent:

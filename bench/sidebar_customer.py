@@ -8,8 +8,6 @@ Goals (issue 13): p95 < 200 ms per page, at most 3 DynamoDB requests per page.""
 from __future__ import annotations
 
 import json
-import logging
-import os
 import statistics
 import time
 import uuid
@@ -18,17 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 from urllib.parse import urlencode
 
-from scrm_local.moto_server import SerializedMotoServer
 from scrm_sync import bootstrap
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.followers import follower_field
 
 from tests.fake_wecom import CORP_ID, SECRET, running_fake_wecom
-from tests.integration.conftest import ROOT, SIDEBAR_RESOURCES, build_resources, load_function
+from tests.integration.conftest import ROOT, SIDEBAR_RESOURCES, load_function
 from tests.lambda_context import LambdaContext
+
+from .moto_stack import moto_stack
 
 GOAL_P95_MS = 200.0
 GOAL_REQUESTS = 3
@@ -51,38 +49,15 @@ class DynamoRequests:
 
 @contextmanager
 def _stack() -> Iterator[tuple[Any, Any]]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    server = SerializedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    resources = build_resources(endpoint)
-    environment = {
-        variable: resources.names[logical_id] for variable, logical_id in SIDEBAR_RESOURCES.items()
-    }
-    environment |= {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "RULES_CACHE_SECONDS": "300",
-        "POWERTOOLS_SERVICE_NAME": "scrm-bench-sidebar",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }
-    try:
-        with mock.patch.dict(os.environ, environment), running_fake_wecom() as wecom:
-            entry = {"corp_id": CORP_ID, "agent_id": "1000002", "secret": SECRET, "api_base": wecom.base_url}
-            entry["session_key"] = "bench-only-session-key-0123456789abcdef"
-            resources.clients("secretsmanager").put_secret_value(
-                SecretId=resources.names["ChannelCredentialsSecret"],
-                SecretString=json.dumps({"wecom_sidebar": entry}),
-            )
-            bootstrap.reset()
-            yield load_function("sidebar_api"), wecom
-    finally:
+    with moto_stack(SIDEBAR_RESOURCES, "scrm-bench-sidebar") as resources, running_fake_wecom() as wecom:
+        entry = {"corp_id": CORP_ID, "agent_id": "1000002", "secret": SECRET, "api_base": wecom.base_url}
+        entry["session_key"] = "bench-only-session-key-0123456789abcdef"
+        resources.clients("secretsmanager").put_secret_value(
+            SecretId=resources.names["ChannelCredentialsSecret"],
+            SecretString=json.dumps({"wecom_sidebar": entry}),
+        )
         bootstrap.reset()
-        server.stop()
+        yield load_function("sidebar_api"), wecom
 
 
 def _seed(entries: int) -> None:

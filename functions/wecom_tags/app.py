@@ -14,13 +14,12 @@ from typing import Any
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected
 from scrm_sync.bootstrap import outbox, wecom_tag_sync
 from scrm_sync.entrypoints.logging import pii_safe_logger
-from scrm_sync.entrypoints.outbound import count_delivered, fifo_processor, retry_later
+from scrm_sync.entrypoints.outbound import count_delivered, deliver_in_order, retry_later
 from scrm_sync.services.change_feed import WECOM_TAGS
 
 logger = pii_safe_logger()
@@ -50,10 +49,4 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics.add_dimension("Destination", WECOM_TAGS)
-    processor = fifo_processor()
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    )
+    return deliver_in_order(metrics, WECOM_TAGS, record_handler, event, context)

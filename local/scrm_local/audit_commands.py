@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from scrm_sync.domain.audit import ChainStatus
 from scrm_sync.services.audit import AuditTrail
 
-from .cli import attach, command
+from .cli import command, in_running_stack
 
 EXIT_INTACT = 0
 EXIT_BROKEN = 1  # an entry altered, removed, reordered, or disagreeing with HEAD
@@ -29,16 +28,8 @@ def _verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile_id", help="the profile whose hash chain to verify")
 
 
-@contextmanager
-def running_stack_audit_trail() -> Iterator[AuditTrail]:
-    runtime = attach()
-    runtime.activate()  # the application's environment: its composition root finds the audit table
-    try:
-        from scrm_sync.bootstrap import audit
-
-        yield audit()
-    finally:
-        runtime.deactivate()
+def running_stack_audit_trail() -> AbstractContextManager[AuditTrail]:
+    return in_running_stack("audit")  # its composition root finds the audit table
 
 
 @command(

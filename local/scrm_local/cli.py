@@ -11,7 +11,8 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,20 @@ def attach() -> LambdaRuntime:
         )
     template = Template.load(settings, live=live_lookup(Clients(settings.endpoint_url)))
     return LambdaRuntime(template, settings.endpoint_url, max_environments=1, output=sys.stderr)
+
+
+@contextmanager
+def in_running_stack(factory: str) -> Iterator[Any]:
+    """The use case `scrm_sync.bootstrap.<factory>()` built with the running stack's resources
+    (the union of its functions' variables, set in this process while the block runs)."""
+    runtime = attach()
+    runtime.activate()
+    try:
+        from scrm_sync import bootstrap
+
+        yield getattr(bootstrap, factory)()
+    finally:
+        runtime.deactivate()
 
 
 def run_handler(runtime: LambdaRuntime, function_id: str, event: Any) -> int:

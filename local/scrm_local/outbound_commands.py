@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from scrm_sync.services.outbound_replay import OutboundReplay
 
-from .cli import CliError, attach, command
+from .cli import CliError, command, in_running_stack
 
 DESTINATIONS = ("wecom_tags", "webhooks", "event_bus")
 QUEUE_VARIABLES = {
@@ -42,16 +41,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack-name", help="a deployed stack (AWS credentials from the environment)")
 
 
-@contextmanager
-def local_replay() -> Iterator[OutboundReplay]:
-    runtime = attach()
-    runtime.activate()  # the application's environment: its composition root finds the queues
-    try:
-        from scrm_sync.bootstrap import outbound_replay
-
-        yield outbound_replay()
-    finally:
-        runtime.deactivate()
+def local_replay() -> AbstractContextManager[OutboundReplay]:
+    return in_running_stack("outbound_replay")  # its composition root finds the queues
 
 
 def deployed_replay(stack_name: str) -> OutboundReplay:

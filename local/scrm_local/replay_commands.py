@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import date
 
 from scrm_sync.services.replay import ReplayReport, WebhookReplay
 
-from .cli import CliError, attach, command
+from .cli import CliError, command, in_running_stack
 
 EXIT_REPLAYED = 0
 EXIT_SKIPPED = 3  # the run finished, but some objects were skipped (1 is an error, 2 a usage error)
@@ -32,16 +31,8 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
 
 
-@contextmanager
-def running_stack_replay() -> Iterator[WebhookReplay]:
-    runtime = attach()
-    runtime.activate()  # the application's environment: its composition root finds the bucket
-    try:
-        from scrm_sync.bootstrap import replay
-
-        yield replay()
-    finally:
-        runtime.deactivate()
+def running_stack_replay() -> AbstractContextManager[WebhookReplay]:
+    return in_running_stack("replay")  # its composition root finds the landing bucket
 
 
 def _replay_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,16 +94,9 @@ def _drift_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("drift", help="List schema drift records with their suggested mappings.", arguments=_drift_arguments)
 def drift(args: argparse.Namespace) -> int:
-    runtime = attach()
-    runtime.activate()
-    try:
-        from scrm_sync.bootstrap import schema_registry
-
-        registry = schema_registry()
+    with in_running_stack("schema_registry") as registry:
         if registry is None:
             raise CliError("the template declares no SchemaTable")
         records = registry.drift_records(args.source)
-    finally:
-        runtime.deactivate()
     print(json.dumps([r.as_dict() for r in records], ensure_ascii=False, indent=2), file=sys.stdout)
     return 0

@@ -30,7 +30,7 @@ class AttachedRuntime:
 def stack(monkeypatch: pytest.MonkeyPatch):
     """The landed pushes, and a function that points `scrm` at them with some rules."""
     landing, queue, runtime = land_pushes(), InMemoryQueue(), AttachedRuntime()
-    monkeypatch.setattr(replay_commands, "attach", lambda: runtime)
+    monkeypatch.setattr(cli, "attach", lambda: runtime)
 
     def use(rules) -> tuple[InMemoryLanding, InMemoryQueue]:
         service = replayer(landing, rules, queue)

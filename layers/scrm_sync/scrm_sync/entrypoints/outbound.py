@@ -11,19 +11,32 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..domain.retry import backoff_seconds
 
 
-def fifo_processor() -> SqsFifoPartialProcessor:
-    """Records in order per message group; a failure holds back only the later records of its
-    group. A batch that failed entirely is reported like any partial failure, not raised: a
-    destination being down is the dead-letter and lag alarms' business, not a function error."""
+def deliver_in_order(
+    metrics: Metrics,
+    destination: str,
+    record_handler: Callable[[SQSRecord], None],
+    event: dict[str, Any],
+    context: LambdaContext,
+) -> dict[str, Any]:
+    """One destination's batch: records in order per message group; a failure holds back only
+    the later records of its group. A batch that failed entirely is reported like any partial
+    failure, not raised: a destination being down is the dead-letter and lag alarms' business,
+    not a function error."""
+    metrics.add_dimension("Destination", destination)
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
-    return processor
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    )
 
 
 def lag_seconds(changed_at: Any, now: datetime | None = None) -> float | None:
