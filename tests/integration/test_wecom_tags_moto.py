@@ -143,7 +143,7 @@ def test_the_writer_end_to_end_on_dynamodb_and_the_fake(app_resources, store, fa
         lambda: load_credentials({"wecom": {"corp_id": CORP_ID, "secret": SECRET}}),
         lambda _: api,
         store,
-        BlockAllowance(budget),
+        [BlockAllowance(budget)],
         lambda: datetime.now(UTC),
     )
     assert writer.sync("p1").calls == 1

@@ -360,7 +360,9 @@ def outbound_replay() -> OutboundReplay:
 def wecom_tag_sync() -> WeComTagSync:
     s = settings(WeComTagSettings)
     dynamodb = client("dynamodb")
-    window = SendWindow(limit=s.wecom_api_calls_per_minute, seconds=60, bucket_seconds=10)
+    counts = DynamoSendCounts(dynamodb, s.checkpoints_table)
+    per_minute = SendWindow(limit=s.wecom_api_calls_per_minute, seconds=60, bucket_seconds=10)
+    per_hour = SendWindow(limit=s.wecom_api_calls_per_hour, seconds=3600, bucket_seconds=300)
     cache = DynamoCredentialCache(dynamodb, s.checkpoints_table)
     repository = profile_repository()
     return WeComTagSync(
@@ -371,7 +373,10 @@ def wecom_tag_sync() -> WeComTagSync:
             str(entry["corp_id"]), str(entry["secret"]), str(entry.get("api_base") or DEFAULT_API_BASE), cache
         ),
         DynamoTagStateStore(dynamodb, s.checkpoints_table),
-        BlockAllowance(SendBudget(DynamoSendCounts(dynamodb, s.checkpoints_table), window)),
+        [
+            BlockAllowance(SendBudget(counts, per_minute)),
+            BlockAllowance(SendBudget(counts, per_hour), block=50),
+        ],
         lambda: datetime.now(UTC),
     )
 

@@ -174,6 +174,7 @@ class WeComTagSettings(CheckpointsTable):
     """Tag state, tag ids and the corp's send budget live in the checkpoints table."""
 
     wecom_api_calls_per_minute: int = Field(9000, alias="WECOM_API_CALLS_PER_MINUTE", ge=1, le=10_000)
+    wecom_api_calls_per_hour: int = Field(140_000, alias="WECOM_API_CALLS_PER_HOUR", ge=1, le=150_000)
 
 
 class EventBusSettings(EnvSettings):

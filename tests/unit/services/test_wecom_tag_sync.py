@@ -117,7 +117,7 @@ def writer(
         lambda: CREDENTIALS,
         lambda entry: wecom,
         store or InMemoryTagStateStore(),
-        BlockAllowance(budget, block=5),
+        [BlockAllowance(budget, block=5)],
         clock,
     )
 
@@ -269,3 +269,31 @@ def test_a_tag_an_admin_created_meanwhile_is_used_not_refused():
     wecom.add_corp_tag = racing_admin  # type: ignore[method-assign]
     sync.sync("p1")
     assert wecom.names("zhangsan", "wmC1") == {"金卡"}
+
+
+def test_the_hourly_budget_holds_even_when_every_minute_has_room():
+    wecom, clock = MemoryWeCom(), Clock()
+    counts = InMemorySendCounts()  # one store for both windows, as in AWS
+    minute = BlockAllowance(
+        SendBudget(counts, SendWindow(limit=9000, seconds=60, bucket_seconds=10)), block=1
+    )
+    hour = BlockAllowance(SendBudget(counts, SendWindow(limit=3, seconds=3600, bucket_seconds=300)), block=1)
+    profiles = {"p1": customer(members=("zhangsan", "lisi"), member_level="gold")}
+    sync = WeComTagSync(
+        profiles.get,
+        lambda: RULES,
+        lambda: CREDENTIALS,
+        lambda entry: wecom,
+        InMemoryTagStateStore(),
+        [minute, hour],
+        clock,
+    )
+    assert sync.sync("p1").calls == 2  # two of the hour's three mark_tag calls
+    profiles["p1"] = customer(members=("zhangsan", "lisi"), member_level="silver")
+    clock.now += timedelta(minutes=5)
+    with pytest.raises(TagSyncBusy, match="budget"):
+        sync.sync("p1")  # the third goes out, the fourth would exceed the hour
+    assert wecom.count("mark_tag") == 3
+    clock.now += timedelta(hours=1, minutes=5)
+    assert sync.sync("p1").calls == 1  # nothing was left claimed: only lisi's write remains
+    assert wecom.names("lisi", "wmC1") == wecom.names("zhangsan", "wmC1") == {"银卡"}

@@ -72,6 +72,10 @@ class BlockAllowance:
         self._left: dict[str, tuple[int, int]] = {}  # scope -> (bucket, sends left in it)
         self._lock = threading.Lock()
 
+    @property
+    def window(self) -> SendWindow:
+        return self._budget.window
+
     def take(self, scope: str, now: datetime) -> bool:
         """One send, from this process's block or a newly claimed one; False when the window is full."""
         bucket = self._budget.window.bucket(now)

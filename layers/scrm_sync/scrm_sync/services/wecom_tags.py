@@ -15,8 +15,9 @@ writer treats as possibly applied (after a lease).
 Tag ids: the groups and tags the rules name are created once (`add_corp_tag`, one call per group,
 under a lock) and their ids kept in the state store; a tag an admin deleted (errcode 40068) makes
 the ids re-read and the write retried once. Every call takes a send from the corp's budget
-(WeCom: 10,000 calls per API per corp a minute); WeCom's own frequency or concurrency refusal
-(45009 / 45033) marks the budget's window full, and the delivery is retried later.
+(WeCom: 10,000 calls per API per corp a minute and 150,000 an hour, one window each); WeCom's own
+frequency or concurrency refusal (45009 / 45033) marks the minute's window full, and the delivery
+is retried later.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class WeComTagSync:
         credentials: Callable[[], ChannelCredentials],
         api_for: Callable[[Mapping[str, Any]], TagApi],
         states: TagStateStore,
-        allowance: BlockAllowance,
+        allowances: Sequence[BlockAllowance],
         clock: Callable[[], datetime],
     ) -> None:
         self._profiles = profiles
@@ -126,7 +127,7 @@ class WeComTagSync:
         self._credentials = credentials
         self._api_for = api_for
         self._states = states
-        self._allowance = allowance
+        self._allowances = list(allowances)  # e.g. WeCom's per-minute and per-hour limits
         self._clock = clock
         self._ids: dict[str, dict[CorpTag, str]] = {}  # corp -> tag ids, this process's copy
 
@@ -190,11 +191,13 @@ class WeComTagSync:
             report.unchanged += 1
             return
         ids = self._tag_ids(api, corp_id, rules, diff.add | diff.remove, report)
+        self._take_send(corp_id, "mark_tag")  # before the claim: no budget, no pending write
         if not self._states.claim(key, state.version, desired, now):
             raise TagSyncBusy("the member's tag state changed while this write was prepared")
         claimed = state.version + 1
         for attempt in range(2):
-            self._take_send(corp_id, "mark_tag")
+            if attempt:
+                self._take_send(corp_id, "mark_tag")
             try:
                 api.mark_tag(
                     member,
@@ -287,12 +290,21 @@ class WeComTagSync:
 
     # --- the corp's budget --------------------------------------------------------------------------
     def _take_send(self, corp_id: str, api_name: str) -> None:
-        if not self._allowance.take(f"wecom-api#{corp_id}#{api_name}", self._clock()):
-            raise TagSyncBusy(f"the corp's {api_name} budget is spent for this minute")
+        now = self._clock()
+        for allowance in self._allowances:
+            if not allowance.take(_budget_scope(corp_id, api_name, allowance), now):
+                raise TagSyncBusy(f"the corp's {api_name} budget is spent for now")
 
     def _back_off(self, corp_id: str, api_name: str, exc: WeComUnavailable) -> None:
-        if exc.errcode in _BUSY_CODES:
-            self._allowance.exhaust(f"wecom-api#{corp_id}#{api_name}", self._clock())
+        """WeCom's 45009/45033 block the corp for a minute: close the shortest window."""
+        if exc.errcode in _BUSY_CODES and self._allowances:
+            shortest = min(self._allowances, key=lambda a: a.window.seconds)
+            shortest.exhaust(_budget_scope(corp_id, api_name, shortest), self._clock())
+
+
+def _budget_scope(corp_id: str, api_name: str, allowance: BlockAllowance) -> str:
+    """The counters of one API of one corp in one window (windows must not share counters)."""
+    return f"wecom-api#{corp_id}#{api_name}#{allowance.window.seconds}s"
 
 
 def _ids_from_groups(groups: Sequence[Mapping[str, Any]]) -> tuple[dict[CorpTag, str], dict[str, str]]:
