@@ -59,7 +59,7 @@ def subscription(**overrides) -> WebhookSubscription:
 # --- the subscription -----------------------------------------------------------------------------
 def test_defaults_leave_identifiers_out_and_take_every_field():
     sub = subscription()
-    assert sub.kinds == DEFAULT_KINDS == frozenset(KINDS) - {"identifiers"}
+    assert sub.kinds == DEFAULT_KINDS == frozenset(KINDS) - {"identifiers", "unlink"}
     assert sub.fields == ("*",)
     assert (sub.timeout_seconds, sub.enabled) == (5.0, True)
 
@@ -228,7 +228,13 @@ def test_every_kind_maps_to_its_key():
         "split_from": "p_8",
         "unlink": {"by": "operator"},
     }
-    assert select_for(subscription(), document) == document
+    assert select_for(subscription(kinds=["merged_into", "split", "unlink"]), document) == document
+    by_default = select_for(subscription(), document)  # an unlink names an identifier: opt-in
+    assert (
+        by_default is not None
+        and "unlink" not in by_default
+        and by_default["kinds"] == ["merged_into", "split"]
+    )
 
 
 def test_bodies_are_compact_sorted_utf8_json():
@@ -270,8 +276,9 @@ def test_selection_never_returns_what_was_not_asked_for(sub, document):
         return
     assert sub.enabled
     assert set(selected["kinds"]) <= sub.kinds and selected["kinds"]
-    if "identifiers" not in sub.kinds:
-        assert "identifiers" not in selected and "identifiers" not in selected["kinds"]
+    for personal in ("identifiers", "unlink"):  # identifier values go only to who asked for them
+        if personal not in sub.kinds:
+            assert personal not in selected and personal not in selected["kinds"]
     assert set(selected) <= {*ENVELOPE, "kinds", "fields", "identifiers", "merged_from", "merged_into",
                              "split_from", "unlink"}  # fmt: skip
     for name in selected.get("fields", {}):

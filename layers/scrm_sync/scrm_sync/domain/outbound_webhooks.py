@@ -3,8 +3,9 @@
 Subscriptions live in the channels secret under ``outbound_webhooks`` (name -> subscription).
 A subscription chooses the change kinds and the profile fields it receives; identifiers (phones,
 emails, open ids) are personal data, so a subscriber gets them only when it names the
-``identifiers`` kind. Selection is an allow-list: only the envelope and the parts a subscription
-asked for are copied out of the change document, never anything else it may carry.
+``identifiers`` kind (and ``unlink``, whose record names the unlinked identifier). Selection
+is an allow-list: only the envelope and the parts a subscription asked for are copied out of
+the change document, never anything else it may carry.
 
 Deliveries are signed per Standard Webhooks (https://www.standardwebhooks.com/): headers
 ``webhook-id`` (the change id: the same on every attempt, receivers dedupe on it),
@@ -53,7 +54,9 @@ KIND_KEYS: dict[Kind, str] = {
     "split": "split_from",
     "unlink": "unlink",
 }
-DEFAULT_KINDS: frozenset[Kind] = frozenset(k for k in KINDS if k != "identifiers")  # PII: opt-in
+# identifiers and unlinks name identifier values (phones, open ids): personal data a subscriber asks for
+PERSONAL_KINDS: frozenset[Kind] = frozenset({"identifiers", "unlink"})
+DEFAULT_KINDS: frozenset[Kind] = frozenset(k for k in KINDS if k not in PERSONAL_KINDS)
 ENVELOPE = ("type", "version", "id", "profile_id", "sequence", "changed_at")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HEADER_SAFE = re.compile(r"^[\x21-\x7e]{1,256}$")  # printable ASCII, no spaces: a header value
