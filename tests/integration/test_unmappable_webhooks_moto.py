@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 import scrm_sync.bootstrap
-from scrm_local import cli, replay_commands
+from scrm_local import cli
 from scrm_local.firehose_poller import FirehosePoller
 from scrm_local.template import DeliveryStreamSpec
 from scrm_sync.adapters.messaging import KinesisPushStream, S3RawLanding, SqsEventQueue
@@ -109,7 +109,7 @@ def stack(in_process_aws: None, monkeypatch: pytest.MonkeyPatch) -> Stack:
     # `scrm` against this "running stack": its composition root builds the replay above
     monkeypatch.setattr(scrm_sync.bootstrap, "replay", lambda: replay)
     monkeypatch.setattr(
-        replay_commands,
+        cli,
         "attach",
         lambda: types.SimpleNamespace(activate=lambda: None, deactivate=lambda: None),
     )
