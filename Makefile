@@ -18,6 +18,14 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 install: $(STAMP)
 
+# checkov (make lint's security scan) in a virtual environment of its own: its pins clash with ours.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+$(CHECKOV_STAMP): lint/checkov-requirements.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r lint/checkov-requirements.txt
+	@touch $(CHECKOV_STAMP)
+
 ## Start the docker-free local stack (moto + HTTP API + pollers) with the dev credentials.
 run: $(STAMP)
 	$(BIN)/scrm local run
@@ -26,13 +34,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/scrm_sync/scrm_sync local/scrm_local bench
 	@for app in functions/*/app.py; do MYPYPATH=layers/scrm_sync $(BIN)/mypy --no-error-summary $$app || exit 1; done
 	$(SAM) validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m scrm_local.checkov_gate --checkov $(CHECKOV_VENV)/bin/checkov
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
