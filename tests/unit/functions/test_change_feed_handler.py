@@ -3,6 +3,8 @@ could not be enqueued is reported with every later one (Lambda retries the strea
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from scrm_sync.services.change_feed import ChangeFeed
@@ -86,5 +88,20 @@ def test_the_first_record_that_failed_and_every_later_one_are_retried(load_handl
     assert answer == {"batchItemFailures": [{"itemIdentifier": "201"}, {"itemIdentifier": "202"}]}
 
 
-def test_the_feed_type_is_what_the_handler_expects():
-    assert callable(ChangeFeed.publish)
+def test_the_sample_event_is_one_member_level_change(load_handler):
+    """events/change_feed/profile_change.json, which `scrm invoke ChangeFeedFunction` takes."""
+    feed = RecordingFeed()
+    handler = load_handler("change_feed", change_feed=feed)
+    sample = json.loads(
+        (Path(__file__).resolve().parents[3] / "events/change_feed/profile_change.json").read_text()
+    )
+    assert handler.lambda_handler(sample, LambdaContext()) == {"batchItemFailures": []}
+    [(_, document)] = feed.published
+    assert document["fields"]["member_level"] == {
+        "old": "silver",
+        "new": "gold",
+        "source": "mdm",
+        "event_id": "mdm-1",
+        "occurred_at": "2026-12-03T17:10:00+08:00",
+    }
+    assert isinstance(feed, RecordingFeed) and callable(ChangeFeed.publish)

@@ -20,7 +20,10 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from ..services.ports import WeComRejected, WeComUnavailable
 from .credential_cache import Fetch, ProcessCredentialCache
+
+__all__ = ["DEFAULT_API_BASE", "WeComApi", "WeComRejected", "WeComUnavailable"]
 
 DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
 _TOKEN_ERRORS = frozenset({40014, 42001, 40001})  # invalid / expired access_token
@@ -33,22 +36,6 @@ _CODE_REJECTIONS = frozenset({40029, 41008})  # the OAuth code is invalid, used,
 _TAG_REJECTIONS = frozenset({84061, 40003, 40096, 40068, 40071, 41017})
 # 45009 (frequency) and 45033 (concurrency) are transient: WeComUnavailable with the errcode, so
 # a caller can close its send budget for the minute WeCom blocks the corp
-
-
-class WeComUnavailable(RuntimeError):
-    """Transient: retry later."""
-
-    def __init__(self, message: str, errcode: int | None = None) -> None:
-        super().__init__(message)
-        self.errcode = errcode
-
-
-class WeComRejected(ValueError):
-    """The API answered that this request can never succeed."""
-
-    def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(f"errcode {errcode}: {errmsg}")
-        self.errcode = errcode
 
 
 class CredentialCache(Protocol):

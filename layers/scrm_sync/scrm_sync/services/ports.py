@@ -358,3 +358,20 @@ class ArchiveCheckpoints(Protocol):
         ...
 
     def release(self, owner: str) -> None: ...
+
+
+# --- WeCom's server API, as every use case that calls it sees its failures ---------------------------
+class WeComUnavailable(RuntimeError):
+    """Transient (network, 5xx, busy, rate limits 45009/45033, unknown codes): retry later."""
+
+    def __init__(self, message: str, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
+
+class WeComRejected(ValueError):
+    """The API answered that this request can never succeed."""
+
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        super().__init__(f"errcode {errcode}: {errmsg}")
+        self.errcode = errcode

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..adapters.wecom_api import WeComRejected, WeComUnavailable
 from ..domain.credentials import ChannelCredentials
 from ..domain.followers import followers
 from ..domain.profile import Profile
 from ..domain.rules import Rules
 from ..domain.wecom_tags import CorpTag, TagRules, tag_diff
+from .ports import WeComRejected, WeComUnavailable
 from .send_budget import BlockAllowance
 
 PENDING_LEASE_SECONDS = 60.0  # a claimed write older than this is taken over (its writer died)
