@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from scrm_sync.adapters.outbound_queues import _chunks
+from scrm_sync.adapters.batching import batches_within
 from scrm_sync.domain.change_feed import profile_document
 from scrm_sync.domain.credentials import load_credentials
 from scrm_sync.domain.followers import follower_field
@@ -102,5 +102,5 @@ def test_destinations_that_are_off_get_nothing():
 
 
 def test_batches_respect_both_the_entry_and_the_byte_limits():
-    assert list(_chunks([1] * 23, 10, 1000)) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
-    assert list(_chunks([600, 600, 300, 100], 10, 1000)) == [[0], [1, 2, 3]]
+    assert list(batches_within([1] * 23, 10, 1000)) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
+    assert list(batches_within([600, 600, 300, 100], 10, 1000)) == [[0], [1, 2, 3]]

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..domain.cdc import StreamRecord
 from ..services.ports import StreamWriteFailed
+from .batching import batches_within
 
 SQS_BATCH = 10
 
@@ -149,19 +150,12 @@ class KinesisChangeStream:
 def kinesis_batches(records: Sequence[StreamRecord]) -> Iterator[list[StreamRecord]]:
     """Consecutive batches within PutRecords' count and size limits; a record over Kinesis'
     1 MB limit can never be written and raises StreamWriteFailed."""
-    batch: list[StreamRecord] = []
-    size = 0
-    for record in records:
-        record_size = len(record.data) + len(record.partition_key.encode())
-        if record_size > KINESIS_MAX_RECORD_BYTES:
+    sizes = [len(record.data) + len(record.partition_key.encode()) for record in records]
+    for record, size in zip(records, sizes, strict=True):
+        if size > KINESIS_MAX_RECORD_BYTES:
             raise StreamWriteFailed(
-                f"a record of {record_size} bytes exceeds the Kinesis limit "
+                f"a record of {size} bytes exceeds the Kinesis limit "
                 f"(partition key {record.partition_key[:64]!r})"
             )
-        if batch and (len(batch) == KINESIS_MAX_RECORDS or size + record_size > KINESIS_MAX_REQUEST_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(record)
-        size += record_size
-    if batch:
-        yield batch
+    for batch in batches_within(sizes, KINESIS_MAX_RECORDS, KINESIS_MAX_REQUEST_BYTES):
+        yield [records[index] for index in batch]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..services.change_feed import OutboundMessage
 from ..services.outbound_replay import RedriveCount
+from .batching import batches_within
 
 _SQS_BATCH = 10
 _SQS_BATCH_BYTES = 250_000  # SendMessageBatch: 256 KiB for all entries together, attributes included
@@ -26,20 +27,6 @@ def _size(message: OutboundMessage) -> int:
     )
 
 
-def _chunks(sizes: Sequence[int], count: int, max_bytes: int) -> Iterator[list[int]]:
-    """Indexes grouped into batches of at most `count` entries and `max_bytes` together."""
-    batch: list[int] = []
-    total = 0
-    for index, size in enumerate(sizes):
-        if batch and (len(batch) == count or total + size > max_bytes):
-            yield batch
-            batch, total = [], 0
-        batch.append(index)
-        total += size
-    if batch:
-        yield batch
-
-
 class SqsOutbox:
     def __init__(self, client: Any, queue_urls: Mapping[str, str]) -> None:
         self._sqs = client
@@ -50,7 +37,7 @@ class SqsOutbox:
         if not url:
             return []  # the destination is off in this deployment
         failed: list[int] = []
-        for batch in _chunks([_size(m) for m in messages], _SQS_BATCH, _SQS_BATCH_BYTES):
+        for batch in batches_within([_size(m) for m in messages], _SQS_BATCH, _SQS_BATCH_BYTES):
             entries = []
             for index in batch:
                 message = messages[index]
@@ -91,7 +78,9 @@ class EventBusPublisher:
     def publish(self, documents: Sequence[str]) -> list[int]:
         """Put each document (compact JSON) as one event; the indexes that failed."""
         failed: list[int] = []
-        for batch in _chunks([len(d.encode()) + 200 for d in documents], _EVENTS_BATCH, _EVENTS_BATCH_BYTES):
+        for batch in batches_within(
+            [len(d.encode()) + 200 for d in documents], _EVENTS_BATCH, _EVENTS_BATCH_BYTES
+        ):
             entries = [
                 {
                     "Source": EVENT_SOURCE,
