@@ -1,5 +1,5 @@
-"""moto in server mode with DynamoDB requests one at a time, and transactions that stay fast as
-tables grow.
+"""moto in server mode with DynamoDB requests one at a time, transactions that stay fast as
+tables grow, and FIFO queues that keep their message groups in order under concurrent receivers.
 
 moto's DynamoDB backend is not safe under concurrent mutation: TransactWriteItems deep-copies
 whole tables for rollback while other threads write, and fails with "dictionary changed size
@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,6 +35,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from moto.sqs.models import DEDUPLICATION_TIME_IN_SECONDS, Queue, SQSBackend
 from werkzeug.serving import make_server
 
 
@@ -52,6 +54,7 @@ class _DynamoDBOneAtATime:
 class SerializedMotoServer(ThreadedMotoServer):
     def start(self) -> None:
         install_dynamodb_fidelity()
+        install_sqs_fifo_fidelity()
         super().start()
 
     def _server_entry(self) -> None:
@@ -167,6 +170,76 @@ def install_dynamodb_fidelity() -> None:
     """Where moto's DynamoDB differs from DynamoDB in ways the application depends on."""
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     DynamoDBBackend.update_item = _atomic_update_item  # type: ignore[method-assign]
+
+
+_moto_receive_message = SQSBackend.receive_message
+_moto_add_message = Queue.add_message
+_FIFO_POLL_INTERVAL = 0.05  # seconds between receive attempts of a FIFO long poll
+_fifo_state_lock = threading.Lock()
+
+
+def _fifo_lock(queue: Any) -> threading.Lock:
+    with _fifo_state_lock:
+        lock: threading.Lock | None = getattr(queue, "_scrm_receive_lock", None)
+        if lock is None:
+            lock = threading.Lock()
+            queue._scrm_receive_lock = lock
+        return lock
+
+
+def _fifo_receive_message(
+    self: Any,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> Any:
+    """moto's ReceiveMessage, one at a time per FIFO queue.
+
+    moto decides which message groups are in flight from a snapshot taken when a receive starts,
+    and un-pends a failed message that became visible again in the middle of it: two receives at
+    once can hand out a group's next message while its previous one is being retried, which SQS
+    never does (order within a group is the point of FIFO). Long polls wait outside the lock."""
+    queue = self.get_queue(queue_name)
+    if not queue.fifo_queue:
+        return _moto_receive_message(
+            self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
+        )
+    deadline = time.monotonic() + max(0, int(wait_seconds_timeout or 0))
+    while True:
+        with _fifo_lock(queue):
+            found = _moto_receive_message(
+                self, queue_name, count, 0, visibility_timeout, message_attribute_names
+            )
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(_FIFO_POLL_INTERVAL)
+
+
+def _fifo_add_message(self: Any, message: Any) -> None:
+    """moto deduplicates a FIFO message only against messages still in the queue; SQS drops any
+    message whose deduplication id it accepted in the last five minutes, deleted or not."""
+    dedup_id = getattr(message, "deduplication_id", None) if self.fifo_queue else None
+    if dedup_id:
+        now = time.time()
+        with _fifo_state_lock:
+            seen: dict[str, float] = self.__dict__.setdefault("_scrm_accepted_dedup_ids", {})
+            while seen:  # insertion order is time order: drop what left the window
+                oldest = next(iter(seen))
+                if now - seen[oldest] < DEDUPLICATION_TIME_IN_SECONDS:
+                    break
+                del seen[oldest]
+            if dedup_id in seen:
+                return
+            seen[dedup_id] = now
+    _moto_add_message(self, message)
+
+
+def install_sqs_fifo_fidelity() -> None:
+    """Where moto's FIFO queues differ from SQS in ways the outbound sync depends on."""
+    SQSBackend.receive_message = _fifo_receive_message  # type: ignore[method-assign]
+    Queue.add_message = _fifo_add_message  # type: ignore[method-assign]
 
 
 class MotoProcess:
