@@ -53,8 +53,7 @@ class _DynamoDBOneAtATime:
 
 class SerializedMotoServer(ThreadedMotoServer):
     def start(self) -> None:
-        install_dynamodb_fidelity()
-        install_sqs_fifo_fidelity()
+        install_fidelity()
         super().start()
 
     def _server_entry(self) -> None:
@@ -198,9 +197,12 @@ def _fifo_receive_message(
     """moto's ReceiveMessage, one at a time per FIFO queue.
 
     moto decides which message groups are in flight from a snapshot taken when a receive starts,
-    and un-pends a failed message that became visible again in the middle of it: two receives at
-    once can hand out a group's next message while its previous one is being retried, which SQS
-    never does (order within a group is the point of FIFO). Long polls wait outside the lock."""
+    and un-pends a failed message only when it reaches it: two receives at once can hand out a
+    group's next message while its previous one is being retried, and a group whose first and
+    second messages both failed skips the first (the second still looks in flight) and hands out
+    the second. SQS does neither (order within a group is the point of FIFO). So: one receive at
+    a time per queue, and every message whose visibility lapsed is un-pended before it starts.
+    Long polls wait outside the lock."""
     queue = self.get_queue(queue_name)
     if not queue.fifo_queue:
         return _moto_receive_message(
@@ -209,6 +211,8 @@ def _fifo_receive_message(
     deadline = time.monotonic() + max(0, int(wait_seconds_timeout or 0))
     while True:
         with _fifo_lock(queue):
+            for lapsed in [m for m in queue.pending_messages if m.visible]:
+                queue.pending_messages.discard(lapsed)
             found = _moto_receive_message(
                 self, queue_name, count, 0, visibility_timeout, message_attribute_names
             )
@@ -240,6 +244,12 @@ def install_sqs_fifo_fidelity() -> None:
     """Where moto's FIFO queues differ from SQS in ways the outbound sync depends on."""
     SQSBackend.receive_message = _fifo_receive_message  # type: ignore[method-assign]
     Queue.add_message = _fifo_add_message  # type: ignore[method-assign]
+
+
+def install_fidelity() -> None:
+    """Every correction above, wherever this module serves moto (in a thread or a process)."""
+    install_dynamodb_fidelity()
+    install_sqs_fifo_fidelity()
 
 
 class MotoProcess:
@@ -287,7 +297,7 @@ def _die_with_parent() -> None:
 
 def serve(ip_address: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    install_dynamodb_fidelity()
+    install_fidelity()
     app = _DynamoDBOneAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server(ip_address, port, app, True, request_handler=MotoRequestHandler)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

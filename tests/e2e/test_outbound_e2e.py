@@ -112,6 +112,9 @@ def test_every_delivery_is_signed_and_a_receiver_that_recovers_gets_everything(s
     failed_then_ok = [a for a in receivers.flaky.attempts if a.status == 500]
     assert len(failed_then_ok) == 3
     assert all(a.headers["webhook-id"] == failed_then_ok[0].headers["webhook-id"] for a in failed_then_ok)
+    # FIFO per subscription and profile: "gold" waited until "silver" got through
+    succeeded = [json.loads(a.body)["sequence"] for a in receivers.flaky.attempts if a.status == 200]
+    assert succeeded == sorted(succeeded)
 
 
 def test_a_receiver_that_never_recovers_ends_in_the_dead_letter_queue_and_replays(stack, receivers):

@@ -62,6 +62,16 @@ def test_a_retried_message_holds_back_the_rest_of_its_group_under_concurrent_rec
         assert receive_at_once(sqs, url, receivers=4) == ["first"]
 
 
+def test_when_a_groups_first_two_messages_both_failed_the_first_comes_back_first(sqs: Any) -> None:
+    url = fifo_queue(sqs, "both-failed")
+    for body in ("first", "second"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="customer-1")
+    # one batch held both; the first failed and the second was skipped: both visible again
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=0)["Messages"]) == 2
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30)["Messages"]
+    assert [m["Body"] for m in again] == ["first"]
+
+
 def test_a_long_poll_on_a_fifo_queue_still_waits_for_a_message(sqs: Any) -> None:
     url = fifo_queue(sqs, "waiting")
     late = {"QueueUrl": url, "MessageBody": "late", "MessageGroupId": "g"}
