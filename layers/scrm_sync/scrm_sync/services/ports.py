@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from ..domain.archive import InFlightBatch
 from ..domain.cdc import StreamRecord
 from ..domain.identifiers import Identifier
 from ..domain.incremental_pull import KeysetQuery, Watermark
+from ..domain.inventory import Balance, Delta, InventoryMovement, Reservation, ReservationStatus
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
@@ -375,3 +377,45 @@ class WeComRejected(ValueError):
     def __init__(self, errcode: int, errmsg: str) -> None:
         super().__init__(f"errcode {errcode}: {errmsg}")
         self.errcode = errcode
+
+
+# --- the inventory ledger ---------------------------------------------------------------------------
+# applied: stock changed; superseded: recorded, but an older count changed nothing; duplicate: this
+# event was applied before; stale: what the change was computed from moved meanwhile (re-plan)
+MovementOutcome = Literal["applied", "superseded", "duplicate", "stale"]
+FinishOutcome = Literal["finished", "not_held"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveOutcome:
+    status: Literal["reserved", "exists", "short"]
+    reservation: Reservation  # the new one, the one that existed, or the one that could not be held
+    short_skus: tuple[str, ...] = ()
+
+
+class InventoryStore(Protocol):
+    def balances(self, sku: str) -> list[Balance]: ...
+
+    def balance(self, sku: str, location: str) -> Balance: ...
+
+    def reservation(self, reservation_id: str) -> Reservation | None: ...
+
+    def movements(self, sku: str, location: str, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def due_reservations(self, now: datetime, limit: int = 100) -> list[str]: ...
+
+    def apply_movement(
+        self,
+        source: str,
+        event_id: str,
+        occurred_at: datetime,
+        movement: InventoryMovement,
+        delta: Delta | None,
+        seen: Balance,
+    ) -> MovementOutcome: ...
+
+    def reserve(self, reservation: Reservation, needed: Sequence[tuple[str, int, int]]) -> ReserveOutcome: ...
+
+    def finish(
+        self, reservation: Reservation, status: ReservationStatus, reason_id: str
+    ) -> FinishOutcome: ...

@@ -1,0 +1,316 @@
+"""Omnichannel inventory: stock per SKU per location, and the movements that change it.
+
+A balance holds `on_hand` (physically there), `reserved` (held for orders not yet shipped) and
+`incoming` (shipped to it, not yet received). What can be promised is
+`available = on_hand - reserved - safety_stock`, where the safety stock is configuration (per
+location, overridable per SKU) read when a reservation is made, so changing it needs no rewrite
+of the balances. Storage keeps `free = on_hand - reserved` next to the two, because a DynamoDB
+condition cannot subtract: a reservation is `free >= quantity + safety_stock`, checked and
+applied in one conditional write.
+
+Movements (the canonical event's `inventory` payload, or the reservations API):
+- receipt, return: on_hand += q          - sale: on_hand -= q (what was sold is gone, even if
+- adjustment: on_hand += q (signed)        that takes available below zero: it is reported)
+- count: on_hand := q (absolute), applied only when its `source_version` is newer than the last
+  count's, so an older count never overwrites a newer one
+- reserve: reserved += q, only if available >= q (never oversell)
+- release: reserved -= q                 - ship: reserved -= q and on_hand -= q
+- transfer_out: on_hand -= q here, incoming += q at `counterpart` (the receiving location)
+- transfer_in: on_hand += q here, incoming -= q (not below zero)
+Every movement is applied once per (source, event id); reservations once per reservation id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MovementKind = Literal[
+    "receipt",
+    "sale",
+    "return",
+    "adjustment",
+    "count",
+    "reserve",
+    "release",
+    "ship",
+    "transfer_out",
+    "transfer_in",
+]
+RESERVATION_KINDS: Final = frozenset({"reserve", "release", "ship"})
+TRANSFER_KINDS: Final = frozenset({"transfer_out", "transfer_in"})
+MAX_QUANTITY: Final = 1_000_000_000  # far beyond any shelf; keeps sums exact in DynamoDB numbers
+MAX_RESERVATION_LINES: Final = 40  # one transaction: a reservation item + 2 items per line <= 100
+DEFAULT_RESERVATION_SECONDS: Final = 15 * 60
+MAX_RESERVATION_SECONDS: Final = 7 * 24 * 3600
+
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}$"
+Sku = Annotated[str, StringConstraints(pattern=_CODE)]
+LocationCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
+ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
+SignedQuantity = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InventoryMovement(_Model):
+    """One stock movement at one location (the canonical `inventory` event's payload)."""
+
+    kind: MovementKind
+    sku: Sku
+    location: LocationCode
+    quantity: SignedQuantity
+    source_version: Annotated[int, Field(ge=0)] | None = None  # counts: newer wins
+    reservation_id: ReservationId | None = None  # reserve, release, ship
+    counterpart: LocationCode | None = None  # transfer_out: where it goes; transfer_in: where from
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> InventoryMovement:
+        if self.quantity < 0 and self.kind != "adjustment":
+            raise ValueError(f"quantity must not be negative for a {self.kind} (use an adjustment)")
+        if self.kind == "count" and self.source_version is None:
+            raise ValueError("a count needs a source_version (newer counts win)")
+        if self.kind in RESERVATION_KINDS and self.reservation_id is None:
+            raise ValueError(f"a {self.kind} needs a reservation_id")
+        if self.kind == "transfer_out" and self.counterpart is None:
+            raise ValueError("a transfer_out needs a counterpart (the receiving location)")
+        if self.counterpart is not None and self.counterpart == self.location:
+            raise ValueError("counterpart must differ from location")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    sku: str
+    location: str
+    on_hand: int = 0
+    reserved: int = 0
+    incoming: int = 0
+    count_version: int | None = None  # source version of the last count applied
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.reserved
+
+    def available(self, safety_stock: int = 0) -> int:
+        return self.on_hand - self.reserved - safety_stock
+
+    def plus(self, delta: Delta) -> Balance:
+        return replace(
+            self,
+            on_hand=self.on_hand + delta.on_hand,
+            reserved=self.reserved + delta.reserved,
+            incoming=self.incoming + delta.incoming,
+            count_version=delta.count_version if delta.count_version is not None else self.count_version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What a movement adds to one balance (and, for counts, the version it sets)."""
+
+    on_hand: int = 0
+    reserved: int = 0
+    incoming: int = 0
+    count_version: int | None = None
+
+    @property
+    def free(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.on_hand or self.reserved or self.incoming) and self.count_version is None
+
+
+def movement_delta(movement: InventoryMovement, current: Balance) -> Delta | None:
+    """The change a movement makes to its own location's balance; None when a count is older
+    than (or as old as) the count already applied. Reservation kinds take the quantity from the
+    reservation, so the caller passes the reserved quantity as `movement.quantity`."""
+    q = movement.quantity
+    match movement.kind:
+        case "receipt" | "return" | "adjustment":
+            return Delta(on_hand=q)
+        case "transfer_in":
+            return Delta(on_hand=q, incoming=-min(q, current.incoming))
+        case "sale" | "transfer_out":
+            return Delta(on_hand=-q)
+        case "count":
+            assert movement.source_version is not None
+            if current.count_version is not None and movement.source_version <= current.count_version:
+                return None
+            return Delta(on_hand=q - current.on_hand, count_version=movement.source_version)
+        case "reserve":
+            return Delta(reserved=q)
+        case "release":
+            return Delta(reserved=-q)
+        case "ship":
+            return Delta(on_hand=-q, reserved=-q)
+    raise AssertionError(movement.kind)  # pragma: no cover - Literal is exhaustive
+
+
+# --- configuration: the rules document's `inventory` section -----------------------------------
+
+LocationKind = Literal["warehouse", "store", "channel"]
+
+
+class Location(_Model):
+    kind: LocationKind = "store"
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    latitude: Annotated[float, Field(ge=-90, le=90)] | None = None
+    longitude: Annotated[float, Field(ge=-180, le=180)] | None = None
+    priority: Annotated[int, Field(ge=0, le=1000)] = 100  # lower is preferred among equals
+    safety_stock: Quantity = 0
+    # the sales channel an allocation location sells on (kind "channel"): tmall, doudian, youzan...
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")] | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Location:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together")
+        return self
+
+
+class InventoryRules(_Model):
+    """Where stock is kept, and how much of it is never promised."""
+
+    locations: dict[LocationCode, Location] = Field(default_factory=dict)
+    # per SKU overrides of a location's safety stock: {"sku": {"location": units}}
+    safety_stock: dict[Sku, dict[LocationCode, Quantity]] = Field(default_factory=dict)
+    reservation_seconds: Annotated[int, Field(ge=60, le=MAX_RESERVATION_SECONDS)] = (
+        DEFAULT_RESERVATION_SECONDS
+    )
+
+    @model_validator(mode="after")
+    def _overrides_name_known_locations(self) -> InventoryRules:
+        for sku, per_location in self.safety_stock.items():
+            unknown = sorted(set(per_location) - set(self.locations))
+            if unknown:
+                raise ValueError(f"safety_stock[{sku!r}] names unknown locations: {', '.join(unknown)}")
+        return self
+
+    def safety_stock_of(self, sku: str, location: str) -> int:
+        override = self.safety_stock.get(sku, {}).get(location)
+        if override is not None:
+            return override
+        known = self.locations.get(location)
+        return known.safety_stock if known else 0
+
+    def unknown_locations(self, movement: InventoryMovement) -> list[str]:
+        named = [movement.location] + ([movement.counterpart] if movement.counterpart else [])
+        return [name for name in named if name not in self.locations]
+
+
+# --- reservations ------------------------------------------------------------------------------
+
+ReservationStatus = Literal["held", "released", "shipped", "expired"]
+
+
+class ReservationLine(_Model):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class ReservationRequest(_Model):
+    """POST /inventory/reservations: hold stock at one location, all lines or none."""
+
+    reservation_id: ReservationId  # the caller's key: a retry with the same id reserves nothing more
+    location: LocationCode
+    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
+    lines: list[ReservationLine] = Field(min_length=1, max_length=MAX_RESERVATION_LINES)
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    expires_in_seconds: Annotated[int, Field(ge=60, le=MAX_RESERVATION_SECONDS)] | None = None
+
+    @model_validator(mode="after")
+    def _one_line_per_sku(self) -> ReservationRequest:
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear in one line only (add the quantities)")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    reservation_id: str
+    location: str
+    channel: str
+    lines: tuple[tuple[str, int], ...]  # (sku, quantity)
+    status: ReservationStatus
+    created_at: datetime
+    expires_at: datetime
+    order_id: str | None = None
+    fingerprint: str = ""  # what was asked (a retry with other lines is a conflict, not a duplicate)
+
+    def status_at(self, now: datetime) -> ReservationStatus:
+        """Expiry is evaluated when read: the sweep that releases it may not have run yet."""
+        return "expired" if self.status == "held" and now >= self.expires_at else self.status
+
+    def to_dict(self, now: datetime) -> dict[str, object]:
+        out: dict[str, object] = {
+            "reservation_id": self.reservation_id,
+            "location": self.location,
+            "channel": self.channel,
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in self.lines],
+            "status": self.status_at(now),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+        if self.order_id is not None:
+            out["order_id"] = self.order_id
+        return out
+
+
+def request_fingerprint(request: ReservationRequest) -> str:
+    lines = ";".join(f"{line.sku}={line.quantity}" for line in sorted(request.lines, key=lambda x: x.sku))
+    return f"{request.location}|{request.channel}|{lines}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """A line that could not be held: what was asked, what the location can promise, and what
+    every other location could (so the caller can choose another)."""
+
+    sku: str
+    requested: int
+    available: int
+    elsewhere: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "sku": self.sku,
+            "requested": self.requested,
+            "available": self.available,
+            "available_elsewhere": dict(self.elsewhere),
+        }
+
+
+def balance_view(balances: list[Balance], rules: InventoryRules) -> dict[str, object]:
+    """GET /inventory/{sku}: every location's quantities, and the totals."""
+    locations: list[dict[str, object]] = []
+    totals = dict.fromkeys(("on_hand", "reserved", "available", "incoming"), 0)
+    for balance in sorted(balances, key=lambda b: b.location):
+        safety = rules.safety_stock_of(balance.sku, balance.location)
+        known = rules.locations.get(balance.location)
+        locations.append(
+            {
+                "location": balance.location,
+                "kind": known.kind if known else None,
+                "on_hand": balance.on_hand,
+                "reserved": balance.reserved,
+                "safety_stock": safety,
+                "available": balance.available(safety),
+                "incoming": balance.incoming,
+            }
+        )
+        totals["on_hand"] += balance.on_hand
+        totals["reserved"] += balance.reserved
+        totals["available"] += max(balance.available(safety), 0)  # a shortfall is not stock elsewhere
+        totals["incoming"] += balance.incoming
+    return {"locations": locations, "total": totals}
