@@ -25,6 +25,7 @@ from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
+from .adapters.dynamodb_inventory import DynamoInventoryStore
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
@@ -49,6 +50,7 @@ from .services.change_feed import EVENT_BUS, WEBHOOKS, WECOM_TAGS, ChangeFeed
 from .services.enrichment import ContactEnrichment
 from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
+from .services.inventory import Inventory
 from .services.outbound_replay import OutboundReplay
 from .services.outbound_webhooks import WebhookDelivery
 from .services.profiles import ProfileQueries
@@ -72,6 +74,8 @@ from .settings import (
     EventBusSettings,
     IncrementalPullSettings,
     IngestQueue,
+    InventoryQueueSettings,
+    InventoryTableSettings,
     LandingBucket,
     OptionalOrdersTable,
     ProfileTables,
@@ -220,8 +224,20 @@ def sync() -> ProfileSync:
 
 
 @factory
+def inventory_queue() -> SqsEventQueue:
+    return SqsEventQueue(client("sqs"), settings(InventoryQueueSettings).inventory_queue_url)
+
+
+@factory
 def ingest() -> EventIngest:
-    return EventIngest(ingest_queue(), landing(), rules_document())
+    return EventIngest(ingest_queue(), landing(), rules_document(), inventory_queue())
+
+
+@factory
+def inventory() -> Inventory:
+    rules = rules_document()
+    store = DynamoInventoryStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
+    return Inventory(store, lambda: rules().inventory)
 
 
 @factory

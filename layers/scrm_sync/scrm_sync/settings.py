@@ -89,6 +89,16 @@ class IngestQueue(EnvSettings):
     ingest_queue_url: str = Field(alias="INGEST_QUEUE_URL", min_length=1)
 
 
+class InventoryQueueSettings(EnvSettings):
+    """The priority lane: inventory events, apart from the profile sync's ingest queue."""
+
+    inventory_queue_url: str = Field(alias="INVENTORY_QUEUE_URL", min_length=1)
+
+
+class InventoryTableSettings(EnvSettings):
+    inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=1)
+
+
 class LandingBucket(EnvSettings):
     landing_bucket: str = Field(alias="LANDING_BUCKET", min_length=1)
 

@@ -65,6 +65,15 @@ def test_concurrency_ceilings_are_parameters():
         ]
     }
     assert TEMPLATE["Parameters"]["WebhookReservedConcurrency"]["Default"] == 0  # safe on a new account
+    # the inventory priority lane: a reservation of its own, so profile floods cannot starve it
+    assert RESOURCES["InventoryFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "ReserveInventoryConcurrency",
+            {"Ref": "InventoryReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert TEMPLATE["Parameters"]["InventoryReservedConcurrency"]["Default"] == 0
 
 
 def test_every_table_has_point_in_time_recovery_in_every_stage():

@@ -11,6 +11,9 @@ Event types:
   owns them; the profile and its fields stay, and a later event naming them links them again.
   It carries identifiers only. Unlike the other types its effect depends on order relative to
   the same source's events for those identifiers (CDC keeps a row's changes in order).
+- `inventory` (added in v1, additive): one stock movement (`inventory`, see domain/inventory.py)
+  at one location. It names no customer, so it needs no identifiers; it goes to the inventory
+  queue (the priority lane), never to the profile sync.
 
 What the model accepts is storable (domain/storable.py): numbers DynamoDB holds exactly, at most
 MAX_ATTRIBUTES_PER_EVENT attributes, MAX_EVENT_BYTES as queued. Times are RFC 3339 text with an
@@ -32,19 +35,29 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from .inventory import InventoryMovement
 from .storable import MAX_ATTRIBUTES_PER_EVENT, as_exact_float, check_event_size, check_number, check_scalar
 
 SCHEMA_VERSION: Literal["1"] = "1"
 MAX_EVENTS_PER_REQUEST = 500
 
 EventType = Literal[
-    "profile.updated", "order.created", "order.updated", "interaction", "tag.changed", "identifiers.removed"
+    "profile.updated",
+    "order.created",
+    "order.updated",
+    "interaction",
+    "tag.changed",
+    "identifiers.removed",
+    "inventory",
 ]
 ORDER_EVENT_TYPES = frozenset({"order.created", "order.updated"})
 IDENTIFIERS_REMOVED: Literal["identifiers.removed"] = "identifiers.removed"
+INVENTORY: Literal["inventory"] = "inventory"
 
 SourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
 AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -125,15 +138,32 @@ class CanonicalEvent(_Model):
     source: SourceName
     type: EventType
     occurred_at: Rfc3339Time
-    identifiers: list[IdentifierIn] = Field(min_length=1, max_length=50)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=50, validate_default=True)
     attributes: dict[AttributeName, AttributeValue] = Field(
         default_factory=dict, max_length=MAX_ATTRIBUTES_PER_EVENT
     )
     order: Order | None = None
     interaction: Interaction | None = None
+    inventory: InventoryMovement | None = None
+
+    @field_validator("identifiers")
+    @classmethod
+    def _names_a_customer(cls, identifiers: list[IdentifierIn], info: ValidationInfo) -> list[IdentifierIn]:
+        if not identifiers and info.data.get("type") != INVENTORY:
+            raise ValueError("at least one identifier must name the customer")
+        return identifiers
 
     @model_validator(mode="after")
     def _payload_matches_type(self) -> CanonicalEvent:
+        if self.type == INVENTORY:
+            if self.inventory is None:
+                raise ValueError("inventory events need an 'inventory'")
+            if self.identifiers or self.attributes or self.order or self.interaction:
+                raise ValueError(
+                    "inventory events carry an 'inventory' only (no identifiers, attributes, ...)"
+                )
+        elif self.inventory is not None:
+            raise ValueError("only inventory events carry an 'inventory'")
         if self.type in ORDER_EVENT_TYPES and self.order is None:
             raise ValueError(f"{self.type} events need an 'order'")
         if self.type == "interaction" and self.interaction is None:

@@ -48,7 +48,7 @@ MAX_RESERVATION_LINES: Final = 40  # one transaction: a reservation item + 2 ite
 DEFAULT_RESERVATION_SECONDS: Final = 15 * 60
 MAX_RESERVATION_SECONDS: Final = 7 * 24 * 3600
 
-_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}$"
+_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # no "/": a SKU is a URL path segment
 Sku = Annotated[str, StringConstraints(pattern=_CODE)]
 LocationCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]

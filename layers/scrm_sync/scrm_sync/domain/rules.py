@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .identifiers import InvalidIdentifier, normalize_identifier
 from .identity_graph import DEFAULT_MAX_LINKS_PER_TYPE, link_limit
 from .incremental_pull import PullTables
+from .inventory import InventoryRules
 from .mapping import FieldRule
 from .table_mapping import TableMapping
 from .wecom_tags import TagRules
@@ -128,6 +129,8 @@ class Rules(BaseModel):
     incremental_pull: PullTables = ()
     # profile attributes -> WeCom corp tags on the customer, for every following member
     wecom_tags: TagRules = Field(default_factory=TagRules)
+    # stock locations (warehouses, stores, channel allocations), safety stock, reservation expiry
+    inventory: InventoryRules = Field(default_factory=InventoryRules)
 
     @field_validator("source_rank")
     @classmethod

@@ -2,6 +2,8 @@
 
 An invalid event never blocks the valid ones in the same request; every rejection names the
 field at fault; the raw request is in the landing bucket before anything is acknowledged.
+Inventory events go to the inventory queue (the priority lane), everything else to the ingest
+queue; an inventory event naming a location the rules do not know is rejected here.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..domain.events import MAX_EVENTS_PER_REQUEST, CanonicalEvent
+from ..domain.events import INVENTORY, MAX_EVENTS_PER_REQUEST, CanonicalEvent
 from ..domain.profile import normalize_identifiers
 from ..domain.rules import Rules
 from ..domain.untrusted_json import UnreadableJson, parse_json
@@ -87,10 +89,17 @@ def split_events(payload: Any) -> list[Any]:
 
 
 class EventIngest:
-    def __init__(self, queue: EventQueue, landing: RawLanding, rules: Callable[[], Rules]) -> None:
+    def __init__(
+        self,
+        queue: EventQueue,
+        landing: RawLanding,
+        rules: Callable[[], Rules],
+        inventory_queue: EventQueue | None = None,
+    ) -> None:
         self._queue = queue
         self._landing = landing
         self._rules = rules
+        self._inventory_queue = inventory_queue
 
     def accept(self, body: bytes, request_id: str, received_at: datetime, caller: str) -> IngestReport:
         raw_key = f"raw/events/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
@@ -109,6 +118,7 @@ class EventIngest:
         rules = self._rules()
         results: list[EventResult] = []
         messages: list[tuple[str, str]] = []
+        inventory_messages: list[tuple[str, str]] = []
         for index, item in enumerate(items):
             event_id = item.get("event_id") if isinstance(item, dict) else None
             result = EventResult(index, "rejected", event_id if isinstance(event_id, str) else None)
@@ -117,6 +127,12 @@ class EventIngest:
                 event = CanonicalEvent.model_validate(item)
             except ValidationError as exc:
                 result.errors = validation_errors(exc)
+                continue
+            if event.inventory is not None:
+                result.errors = self._inventory_errors(event, rules)
+                if not result.errors:
+                    result.status = "accepted"
+                    inventory_messages.append((str(index), event.to_message()))
                 continue
             resolved = normalize_identifiers(event, rules)
             result.rejected_identifiers = [
@@ -134,11 +150,31 @@ class EventIngest:
             # backslashreplace: an unpaired surrogate echoed from the request stays a JSON \u escape
             rejections = json.dumps(rejected, ensure_ascii=False).encode("utf-8", "backslashreplace")
             self._quarantine(raw_key, rejections, "rejected events")
+        failed = 0
         if messages:
-            failed = set(self._queue.send(messages))
-            if failed:
-                raise QueueUnavailable(f"{len(failed)} events could not be enqueued")
+            failed += len(set(self._queue.send(messages)))
+        if inventory_messages and self._inventory_queue is not None:
+            failed += len(set(self._inventory_queue.send(inventory_messages)))
+        if failed:
+            raise QueueUnavailable(f"{failed} events could not be enqueued")
         return IngestReport(results, raw_key)
+
+    def _inventory_errors(self, event: CanonicalEvent, rules: Rules) -> list[dict[str, str]]:
+        if self._inventory_queue is None:
+            return [{"field": "type", "message": f"{INVENTORY} events are not accepted here"}]
+        assert event.inventory is not None
+        unknown = set(rules.inventory.unknown_locations(event.inventory))
+        return [
+            {
+                "field": f"inventory.{name}",
+                "message": f"unknown location {value!r}: add it to the rules document's inventory.locations",
+            }
+            for name, value in (
+                ("location", event.inventory.location),
+                ("counterpart", event.inventory.counterpart),
+            )
+            if value is not None and value in unknown
+        ]
 
     def _quarantine(self, raw_key: str, body: bytes, reason: str) -> None:
         key = raw_key.replace("raw/", "quarantine/", 1)

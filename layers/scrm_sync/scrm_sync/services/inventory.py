@@ -167,11 +167,15 @@ class Inventory:
         self, reservation_id: str, status: ReservationStatus, reason: str | None = None
     ) -> Reservation | None:
         """Release or ship a held reservation (idempotent: finishing a finished one changes
-        nothing). None when there is no such reservation."""
+        nothing, and the reservation is returned as it is). A reservation past its expiry is
+        expired first, whatever was asked: its units were no longer promised. None when there
+        is no such reservation."""
         reservation = self._store.reservation(reservation_id)
         if reservation is None:
             return None
         if reservation.status == "held":
+            if reservation.status_at(self._clock()) == "expired":
+                status, reason = "expired", "expired"
             self._store.finish(reservation, status, reason or status)
             reservation = self._store.reservation(reservation_id) or reservation
         return reservation

@@ -1,0 +1,26 @@
+"""Every minute: release reservations held past their expiry (DynamoDB TTL is best-effort and
+would not give the units back; reads already show such reservations as expired)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from scrm_sync.bootstrap import inventory
+from scrm_sync.entrypoints.logging import pii_safe_logger
+
+logger = pii_safe_logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    expired = inventory().expire_due()
+    metrics.add_metric("InventoryReservationsExpired", MetricUnit.Count, expired)
+    logger.info("expired reservations released", extra={"expired": expired})
+    return {"expired": expired}
