@@ -4,6 +4,9 @@ GET  /inventory/{sku}/locations/{location}/movements        the history there, n
 POST /inventory/reservations                                hold stock (all lines or none)
 GET  /inventory/reservations/{reservation_id}
 POST /inventory/reservations/{reservation_id}/release|ship  give it back / take it off the shelf
+GET  /inventory/transfers/{transfer_id}
+POST /inventory/transfers/{transfer_id}/ack                 a store's answer: {"status": "accepted" |
+                                                            "rejected" | "shipped", "reason": "..."}
 
 A reservation answers 201 when held, 200 when the same request was held before (retries are
 safe), 409 with the shortfall (how many are available, here and elsewhere) when it cannot be met.
@@ -19,8 +22,8 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from scrm_sync.bootstrap import credentials, inventory
-from scrm_sync.domain.inventory import ReservationRequest, ReservationStatus
+from scrm_sync.bootstrap import credentials, fulfilment, inventory
+from scrm_sync.domain.inventory import TRANSFER_ACKS, ReservationRequest, ReservationStatus
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import (
     answer_invalid_configuration,
@@ -30,6 +33,7 @@ from scrm_sync.entrypoints.http import (
     raw_body,
 )
 from scrm_sync.entrypoints.logging import pii_safe_logger
+from scrm_sync.services.fulfilment import TransferNotFound, TransferTransitionRefused
 from scrm_sync.services.ingest import validation_errors
 from scrm_sync.services.inventory import ReservationConflict, UnknownLocation
 
@@ -120,7 +124,57 @@ def finish_reservation(reservation_id: str, action: str) -> Response:
     return json_response(200, body)
 
 
+@app.get("/inventory/transfers/<transfer_id>")
+@tracer.capture_method
+def get_transfer(transfer_id: str) -> Response:
+    authenticate(app.current_event, credentials)
+    found = fulfilment().transfer(transfer_id)
+    if found is None:
+        return error_response(404, "transfer not found")
+    return json_response(200, found.to_dict())
+
+
+@app.post("/inventory/transfers/<transfer_id>/ack")
+@tracer.capture_method
+def acknowledge_transfer(transfer_id: str) -> Response:
+    caller = authenticate(app.current_event, credentials)
+    try:
+        body = parse_json(raw_body(app.current_event))
+    except UnreadableJson as exc:
+        return error_response(400, str(exc))
+    status = body.get("status") if isinstance(body, dict) else None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if status not in TRANSFER_ACKS:
+        return error_response(
+            422,
+            "invalid acknowledgement",
+            errors=[{"field": "status", "message": f"must be one of {TRANSFER_ACKS}"}],
+        )
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        return error_response(
+            422,
+            "invalid acknowledgement",
+            errors=[{"field": "reason", "message": "must be text of 500 characters at most"}],
+        )
+    transfer = fulfilment().acknowledge(transfer_id, status, reason)
+    logger.info(
+        "transfer acknowledged", extra={"caller": caller, "transfer_id": transfer_id, "status": status}
+    )
+    metrics.add_metric(f"Transfers{status.capitalize()}", MetricUnit.Count, 1)
+    return json_response(200, transfer.to_dict())
+
+
 answer_invalid_configuration(app, logger)
+
+
+@app.exception_handler(TransferNotFound)
+def transfer_not_found(exc: TransferNotFound) -> Response:
+    return error_response(404, "transfer not found")
+
+
+@app.exception_handler(TransferTransitionRefused)
+def transfer_transition_refused(exc: TransferTransitionRefused) -> Response:
+    return error_response(409, str(exc), transfer=exc.transfer.to_dict())
 
 
 @app.exception_handler(UnknownLocation)

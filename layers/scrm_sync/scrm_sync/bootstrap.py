@@ -25,14 +25,14 @@ from .adapters.config import CredentialsFromSecret, RulesFromParameter
 from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
-from .adapters.dynamodb_inventory import DynamoInventoryStore
+from .adapters.dynamodb_inventory import DynamoInventoryStore, DynamoTransferStore
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
 from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
-from .adapters.outbound_queues import EventBusPublisher, SqsDeadLetters, SqsOutbox
+from .adapters.outbound_queues import TRANSFER_DETAIL_TYPE, EventBusPublisher, SqsDeadLetters, SqsOutbox
 from .adapters.send_counts import DynamoSendCounts
 from .adapters.watermarks import DynamoWatermarkStore
 from .adapters.webhook_sender import HttpWebhookSender
@@ -48,6 +48,7 @@ from .services.audit import AuditTrail
 from .services.cdc import CdcSync
 from .services.change_feed import EVENT_BUS, WEBHOOKS, WECOM_TAGS, ChangeFeed
 from .services.enrichment import ContactEnrichment
+from .services.fulfilment import Fulfilment
 from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
 from .services.inventory import Inventory
@@ -241,6 +242,15 @@ def inventory() -> Inventory:
 
 
 @factory
+def fulfilment() -> Fulfilment:
+    rules = rules_document()
+    transfers = DynamoTransferStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
+    bus = settings(EventBusSettings).profile_event_bus_name
+    events = EventBusPublisher(client("events"), bus, TRANSFER_DETAIL_TYPE)
+    return Fulfilment(inventory(), transfers, events, lambda: rules().inventory)
+
+
+@factory
 def queries() -> ProfileQueries:
     orders = order_store()
     return ProfileQueries(profile_repository(), ArchivedOrders(orders) if orders else None)
@@ -302,7 +312,7 @@ def audit() -> AuditTrail:
 @factory
 def cdc() -> CdcSync:
     ledger = DynamoChangeLedger(client("dynamodb"), settings(CdcSettings).idempotency_table)
-    return CdcSync(sync(), rules_document(), ledger)
+    return CdcSync(sync(), rules_document(), ledger, inventory_queue())
 
 
 @factory

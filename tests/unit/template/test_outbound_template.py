@@ -80,7 +80,7 @@ def test_the_tag_writer_only_reads_profiles_and_touches_only_its_own_checkpoint_
     assert all(k.endswith("#*") for k in own["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
 
 
-def test_only_the_event_bus_function_may_put_events_and_only_on_its_bus():
+def test_only_the_event_bus_and_inventory_functions_may_put_events_and_only_on_the_bus():
     putters = {
         name
         for name, r in RESOURCES.items()
@@ -91,10 +91,9 @@ def test_only_the_event_bus_function_may_put_events_and_only_on_its_bus():
             if isinstance(p, dict)
         )
     }
-    assert putters == {"EventBusDeliveryFunction"}
-    [policy] = [
-        p
-        for p in RESOURCES["EventBusDeliveryFunction"]["Properties"]["Policies"]
-        if "EventBridgePutEventsPolicy" in p
-    ]
-    assert policy["EventBridgePutEventsPolicy"]["EventBusName"] == {"Ref": "ProfileEventBus"}
+    # profile changes; store transfer instructions (the inventory functions)
+    inventory = {"InventoryFunction", "InventoryApiFunction", "InventoryExpiryFunction"}
+    assert putters == {"EventBusDeliveryFunction"} | inventory
+    for name in putters:
+        [policy] = [p for p in RESOURCES[name]["Properties"]["Policies"] if "EventBridgePutEventsPolicy" in p]
+        assert policy["EventBridgePutEventsPolicy"]["EventBusName"] == {"Ref": "ProfileEventBus"}

@@ -9,6 +9,8 @@ Items (pk, sk):
 - reservation RES#<id>, RES               lines, status, expiry; while held it carries
                                           held_shard/held_until, the sparse HeldReservations index
                                           the expiry sweep reads
+- transfer    TRF#<demand id>, T<attempt>  one store's instruction for an order line; its status
+                                          only moves along TRANSFER_TRANSITIONS (conditional)
 
 One movement is one TransactWriteItems: the balance update (with its condition), the event mark
 (attribute_not_exists) and the movement. A reservation puts the reservation item and updates each
@@ -26,7 +28,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..domain.inventory import Balance, Delta, InventoryMovement, Reservation, ReservationStatus
+from ..domain.inventory import (
+    Balance,
+    Delta,
+    InventoryMovement,
+    Reservation,
+    ReservationStatus,
+    Transfer,
+    TransferStatus,
+)
 from ..services.ports import (
     ConcurrentChange,
     FinishOutcome,
@@ -436,6 +446,123 @@ class DynamoInventoryStore:
             **{k: v for k, v in values.items() if v is not None and v != 0},
         }
         return {"Put": {"TableName": self._table, "Item": {k: to_attr(v) for k, v in item.items()}}}
+
+
+def _transfer_key(demand_id: str, attempt: int) -> dict[str, Any]:
+    return {"pk": {"S": f"TRF#{demand_id}"}, "sk": {"S": f"T{attempt:04d}"}}
+
+
+def _transfer(item: Mapping[str, Any]) -> Transfer:
+    plain = from_item(item)
+    return Transfer(
+        demand_id=str(plain["pk"]).removeprefix("TRF#"),
+        attempt=int(plain["attempt"]),
+        sku=plain["sku"],
+        quantity=int(plain["quantity"]),
+        source=plain["source"],
+        destination=plain["destination"],
+        channel=plain["channel"],
+        order_id=plain["order_id"],
+        status=plain["status"],
+        requested_at=datetime.fromisoformat(plain["requested_at"]),
+        ack_by=datetime.fromisoformat(plain["ack_by"]),
+        tried=tuple(plain.get("tried") or ()),
+        reason=plain.get("reason"),
+    )
+
+
+class DynamoTransferStore:
+    """Store transfers, in the same table as the ledger they hold stock in."""
+
+    def __init__(self, client: Any, table: str, clock: Callable[[], datetime] | None = None) -> None:
+        self._db = client
+        self._table = table
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def create_transfer(self, transfer: Transfer) -> bool:
+        """False when this attempt exists already (a redelivered order)."""
+        item = {
+            **{k: v["S"] for k, v in _transfer_key(transfer.demand_id, transfer.attempt).items()},
+            **{k: v for k, v in transfer.to_dict().items() if k not in ("transfer_id", "tried")},
+            "tried": list(transfer.tried),
+            "updated_at": _text(self._clock()),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={k: to_attr(v) for k, v in item.items() if v is not None},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def transfer(self, demand_id: str, attempt: int) -> Transfer | None:
+        item = self._db.get_item(
+            TableName=self._table, Key=_transfer_key(demand_id, attempt), ConsistentRead=True
+        ).get("Item")
+        return _transfer(item) if item else None
+
+    def latest_transfer(self, demand_id: str) -> Transfer | None:
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"TRF#{demand_id}"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = page.get("Items") or []
+        return _transfer(items[0]) if items else None
+
+    def set_transfer_status(
+        self, transfer: Transfer, status: TransferStatus, allowed_from: frozenset[str], reason: str | None
+    ) -> bool:
+        """Move the status if it is still one of `allowed_from`; False when someone moved it first."""
+        values: dict[str, Any] = {":status": {"S": status}, ":now": {"S": _text(self._clock())}}
+        allowed = {f":from{i}": {"S": s} for i, s in enumerate(sorted(allowed_from))}
+        values.update(allowed)
+        expression = "SET #status = :status, updated_at = :now"
+        if reason:
+            expression += ", reason = :reason"
+            values[":reason"] = {"S": reason[:500]}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_transfer_key(transfer.demand_id, transfer.attempt),
+                UpdateExpression=expression,
+                ConditionExpression=f"#status IN ({', '.join(allowed)})",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def extend(self, reservation_id: str, expires_at: datetime) -> bool:
+        """Hold a reservation longer (a store accepted its transfer); False when not held."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=_reservation_key(reservation_id),
+                UpdateExpression="SET expires_at = :at, held_until = :until",
+                ConditionExpression="#status = :held",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":at": {"S": expires_at.isoformat()},
+                    ":until": {"S": _text(expires_at)},
+                    ":held": {"S": "held"},
+                },
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
 
 
 def _pause(attempt: int) -> None:

@@ -19,6 +19,7 @@ _EVENTS_BATCH = 10  # PutEvents: 10 entries (256 KB together)
 _EVENTS_BATCH_BYTES = 250_000
 EVENT_SOURCE = "scrm.sync"
 EVENT_DETAIL_TYPE = "scrm.profile.changed"
+TRANSFER_DETAIL_TYPE = "scrm.inventory.transfer"  # store transfer instructions (services/fulfilment.py)
 
 
 def _size(message: OutboundMessage) -> int:
@@ -69,11 +70,13 @@ class SqsOutbox:
 
 
 class EventBusPublisher:
-    """`scrm.profile.changed` events (source `scrm.sync`, the change document as detail)."""
+    """Events of one detail type (by default `scrm.profile.changed`, the change document as
+    detail), source `scrm.sync`."""
 
-    def __init__(self, client: Any, bus_name: str) -> None:
+    def __init__(self, client: Any, bus_name: str, detail_type: str = EVENT_DETAIL_TYPE) -> None:
         self._events = client
         self._bus = bus_name
+        self._detail_type = detail_type
 
     def publish(self, documents: Sequence[str]) -> list[int]:
         """Put each document (compact JSON) as one event; the indexes that failed."""
@@ -84,7 +87,7 @@ class EventBusPublisher:
             entries = [
                 {
                     "Source": EVENT_SOURCE,
-                    "DetailType": EVENT_DETAIL_TYPE,
+                    "DetailType": self._detail_type,
                     "Detail": documents[index],
                     "EventBusName": self._bus,
                     "Resources": [],

@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from .inventory import InventoryMovement
+from .inventory import InventoryMovement, InventoryRules
 from .storable import MAX_ATTRIBUTES_PER_EVENT, as_exact_float, check_event_size, check_number, check_scalar
 
 SCHEMA_VERSION: Literal["1"] = "1"
@@ -184,6 +184,12 @@ class CanonicalEvent(_Model):
     def to_message(self) -> str:
         """The queue message body (JSON, lossless for decimals and times)."""
         return self.model_dump_json(exclude_none=False)
+
+
+def needs_stock(event: CanonicalEvent, rules: InventoryRules) -> bool:
+    """An order from a channel with a fulfilment location: the inventory lane holds its lines
+    (as well as the profile sync recording it)."""
+    return event.order is not None and event.source in rules.fulfilment
 
 
 def parse_event(payload: Any) -> CanonicalEvent:

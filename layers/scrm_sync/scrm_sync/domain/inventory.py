@@ -22,7 +22,10 @@ Every movement is applied once per (source, event id); reservations once per res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Final, Literal
@@ -49,6 +52,7 @@ DEFAULT_RESERVATION_SECONDS: Final = 15 * 60
 MAX_RESERVATION_SECONDS: Final = 7 * 24 * 3600
 
 _CODE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # no "/": a SKU is a URL path segment
+_CODE_PATTERN = re.compile(_CODE)
 Sku = Annotated[str, StringConstraints(pattern=_CODE)]
 LocationCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
 ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
@@ -178,8 +182,20 @@ class Location(_Model):
         return self
 
 
+# Marketplace order statuses that end a line's demand (Tmall's, then generic ones); rules may replace
+DEFAULT_CLOSED_STATUSES: Final = frozenset(
+    {"TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "cancelled", "canceled", "closed", "deleted"}
+)
+DEFAULT_SHIPPED_STATUSES: Final = frozenset(
+    {"WAIT_BUYER_CONFIRM_GOODS", "TRADE_BUYER_SIGNED", "TRADE_FINISHED", "shipped", "completed"}
+)
+DEFAULT_TRANSFER_ACK_SECONDS: Final = 30 * 60
+ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
+
+
 class InventoryRules(_Model):
-    """Where stock is kept, and how much of it is never promised."""
+    """Where stock is kept, how much of it is never promised, and where each sales channel's
+    orders are fulfilled (a line that cannot be met there goes to the nearest store with stock)."""
 
     locations: dict[LocationCode, Location] = Field(default_factory=dict)
     # per SKU overrides of a location's safety stock: {"sku": {"location": units}}
@@ -187,6 +203,14 @@ class InventoryRules(_Model):
     reservation_seconds: Annotated[int, Field(ge=60, le=MAX_RESERVATION_SECONDS)] = (
         DEFAULT_RESERVATION_SECONDS
     )
+    # order source (tmall, doudian, youzan, ...) -> the location its orders are fulfilled from
+    fulfilment: dict[ChannelName, LocationCode] = Field(default_factory=dict)
+    # how long a store has to accept a transfer before the next store is asked
+    transfer_ack_seconds: Annotated[int, Field(ge=60, le=MAX_RESERVATION_SECONDS)] = (
+        DEFAULT_TRANSFER_ACK_SECONDS
+    )
+    closed_statuses: frozenset[str] = DEFAULT_CLOSED_STATUSES
+    shipped_statuses: frozenset[str] = DEFAULT_SHIPPED_STATUSES
 
     @model_validator(mode="after")
     def _overrides_name_known_locations(self) -> InventoryRules:
@@ -194,6 +218,9 @@ class InventoryRules(_Model):
             unknown = sorted(set(per_location) - set(self.locations))
             if unknown:
                 raise ValueError(f"safety_stock[{sku!r}] names unknown locations: {', '.join(unknown)}")
+        unknown = sorted({loc for loc in self.fulfilment.values() if loc not in self.locations})
+        if unknown:
+            raise ValueError(f"fulfilment names unknown locations: {', '.join(unknown)}")
         return self
 
     def safety_stock_of(self, sku: str, location: str) -> int:
@@ -314,3 +341,166 @@ def balance_view(balances: list[Balance], rules: InventoryRules) -> dict[str, ob
         totals["available"] += max(balance.available(safety), 0)  # a shortfall is not stock elsewhere
         totals["incoming"] += balance.incoming
     return {"locations": locations, "total": totals}
+
+
+# --- order fulfilment and store transfers ------------------------------------------------------
+
+EARTH_RADIUS_KM: Final = 6371.0088  # the mean radius (IUGG)
+_UNSAFE_ID = re.compile(r"[^A-Za-z0-9._:\-]")
+
+
+def haversine_km(a: Location, b: Location) -> float:
+    """Great-circle distance; infinite when either location has no coordinates."""
+    if a.latitude is None or a.longitude is None or b.latitude is None or b.longitude is None:
+        return math.inf
+    lat1, lon1, lat2, lon2 = map(math.radians, (a.latitude, a.longitude, b.latitude, b.longitude))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def transfer_sources(
+    rules: InventoryRules,
+    destination: str,
+    sku: str,
+    quantity: int,
+    balances: list[Balance],
+    exclude: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Stores and warehouses that can promise `quantity`, best first: nearest to `destination`
+    (haversine on the configured coordinates; a location without them comes last), then the
+    lower priority number, then the most available, then the name (so every replica agrees)."""
+    target = rules.locations.get(destination)
+    ranked: list[tuple[float, int, int, str]] = []
+    for balance in balances:
+        name = balance.location
+        known = rules.locations.get(name)
+        if known is None or known.kind == "channel" or name == destination or name in exclude:
+            continue
+        available = balance.available(rules.safety_stock_of(sku, name))
+        if available < quantity:
+            continue
+        distance = haversine_km(target, known) if target is not None else math.inf
+        ranked.append((distance, known.priority, -available, name))
+    return [name for *_, name in sorted(ranked)]
+
+
+FulfilmentAction = Literal["reserve", "release", "ship"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineDemand:
+    """One order line's claim on stock, named so that every delivery of the order agrees."""
+
+    demand_id: str  # also the reservation id at the fulfilment location
+    sku: str
+    quantity: int
+
+
+def demand_id(source: str, order_id: str, line_key: str) -> str:
+    raw = f"{source}:{order_id}:{line_key}"
+    safe = _UNSAFE_ID.sub("-", raw)
+    if safe == raw and len(safe) <= 100:
+        return safe
+    return f"{source}:{hashlib.sha256(raw.encode()).hexdigest()[:40]}"  # readable when it can be
+
+
+def order_demands(
+    source: str,
+    order_id: str,
+    status: str,
+    lines: Sequence[tuple[str | None, str | None, object]],
+    rules: InventoryRules,
+) -> tuple[FulfilmentAction | None, list[LineDemand]]:
+    """What an order's current status means for its lines' stock: `lines` are (line id, sku,
+    quantity). None when the source has no fulfilment location, or nothing to do."""
+    if source not in rules.fulfilment:
+        return None, []
+    if status in rules.closed_statuses:
+        action: FulfilmentAction = "release"
+    elif status in rules.shipped_statuses:
+        action = "ship"
+    else:
+        action = "reserve"
+    demands = []
+    for index, (line_id, sku, quantity) in enumerate(lines):
+        if not sku or not _CODE_PATTERN.match(sku):
+            continue
+        try:
+            units = int(str(quantity))
+        except ValueError:
+            continue
+        if units <= 0 or units > MAX_QUANTITY:
+            continue
+        demands.append(LineDemand(demand_id(source, order_id, line_id or str(index)), sku, units))
+    return action, demands
+
+
+TransferStatus = Literal["requested", "accepted", "shipped", "rejected", "cancelled"]
+TRANSFER_ACKS: Final = ("accepted", "rejected", "shipped")
+# status -> the acknowledgements that may follow it
+TRANSFER_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "requested": frozenset({"accepted", "rejected", "shipped"}),
+    "accepted": frozenset({"rejected", "shipped"}),
+    "shipped": frozenset(),
+    "rejected": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """An instruction to one store: ship (or transfer) this order line's units. A rejection or
+    a missed acknowledgement deadline ends this attempt; the next store gets attempt + 1."""
+
+    demand_id: str
+    attempt: int
+    sku: str
+    quantity: int
+    source: str  # the store asked to ship
+    destination: str  # the order's fulfilment location
+    channel: str
+    order_id: str
+    status: TransferStatus
+    requested_at: datetime
+    ack_by: datetime
+    tried: tuple[str, ...] = ()  # stores asked before this attempt
+    reason: str | None = None
+
+    @property
+    def transfer_id(self) -> str:
+        return transfer_id(self.demand_id, self.attempt)
+
+    @property
+    def reservation_id(self) -> str:
+        """The units held at the source store for this attempt."""
+        return f"{self.demand_id}-t{self.attempt}"
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "transfer_id": self.transfer_id,
+            "status": self.status,
+            "sku": self.sku,
+            "quantity": self.quantity,
+            "source": self.source,
+            "destination": self.destination,
+            "channel": self.channel,
+            "order_id": self.order_id,
+            "attempt": self.attempt,
+            "requested_at": self.requested_at.isoformat(),
+            "ack_by": self.ack_by.isoformat(),
+            "tried": list(self.tried),
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def transfer_id(demand: str, attempt: int) -> str:
+    return f"{demand}~{attempt}"
+
+
+def parse_transfer_id(text: str) -> tuple[str, int] | None:
+    demand, _, attempt = text.rpartition("~")
+    if not demand or not attempt.isdigit() or not 1 <= int(attempt) <= 1000:
+        return None
+    return demand, int(attempt)

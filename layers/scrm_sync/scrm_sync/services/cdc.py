@@ -12,13 +12,14 @@ stream.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..domain.cdc import ControlChange, RowChange
+from ..domain.events import CanonicalEvent, needs_stock
 from ..domain.rules import Rules
 from ..domain.table_mapping import map_change
-from .ports import ChangeLedger
+from .ports import ChangeLedger, EventQueue
 from .sync import ProfileSync, UnlinkableEvent
 
 
@@ -39,11 +40,23 @@ class CdcOutcome:
         return not self.mapped and self.control is None
 
 
+class StockForwardFailed(RuntimeError):
+    """An order could not be handed to the inventory lane: retry the change (applying it again
+    changes nothing)."""
+
+
 class CdcSync:
-    def __init__(self, sync: ProfileSync, rules: Callable[[], Rules], ledger: ChangeLedger) -> None:
+    def __init__(
+        self,
+        sync: ProfileSync,
+        rules: Callable[[], Rules],
+        ledger: ChangeLedger,
+        inventory_queue: EventQueue | None = None,
+    ) -> None:
         self._sync = sync
         self._rules = rules
         self._ledger = ledger
+        self._inventory_queue = inventory_queue
 
     def apply(self, change: RowChange | ControlChange) -> CdcOutcome:
         mapping = self._rules().table_mapping(change.table_key)
@@ -73,5 +86,16 @@ class CdcSync:
                 outcome.unlinkable.append(event.event_id)
                 continue
             outcome.applied.append(event.event_id)
+        self._forward_orders(mapped.events)
         self._ledger.record(mapped.event_id)
         return outcome
+
+    def _forward_orders(self, events: Sequence[CanonicalEvent]) -> None:
+        """Orders of channels with a fulfilment location also go to the inventory lane, before
+        the change is recorded as applied (so a failure here retries the change)."""
+        if self._inventory_queue is None:
+            return
+        inventory_rules = self._rules().inventory
+        messages = [(str(i), e.to_message()) for i, e in enumerate(events) if needs_stock(e, inventory_rules)]
+        if messages and self._inventory_queue.send(messages):
+            raise StockForwardFailed("orders could not be handed to the inventory queue")

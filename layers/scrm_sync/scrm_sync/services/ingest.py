@@ -3,7 +3,8 @@
 An invalid event never blocks the valid ones in the same request; every rejection names the
 field at fault; the raw request is in the landing bucket before anything is acknowledged.
 Inventory events go to the inventory queue (the priority lane), everything else to the ingest
-queue; an inventory event naming a location the rules do not know is rejected here.
+queue; an inventory event naming a location the rules do not know is rejected here. Orders from
+a channel with a fulfilment location go to both (the profile records them; the lane holds stock).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..domain.events import INVENTORY, MAX_EVENTS_PER_REQUEST, CanonicalEvent
+from ..domain.events import INVENTORY, MAX_EVENTS_PER_REQUEST, CanonicalEvent, needs_stock
 from ..domain.profile import normalize_identifiers
 from ..domain.rules import Rules
 from ..domain.untrusted_json import UnreadableJson, parse_json
@@ -144,6 +145,8 @@ class EventIngest:
                 continue
             result.status = "accepted"
             messages.append((str(index), event.to_message()))
+            if self._inventory_queue is not None and needs_stock(event, rules.inventory):
+                inventory_messages.append((str(index), event.to_message()))
 
         rejected = [r.to_dict() for r in results if r.status == "rejected"]
         if rejected:

@@ -75,6 +75,9 @@ class Inventory:
     def reservation(self, reservation_id: str) -> Reservation | None:
         return self._store.reservation(reservation_id)
 
+    def balances(self, sku: str) -> list[Balance]:
+        return self._store.balances(sku)
+
     def movements(self, sku: str, location: str, limit: int = 100) -> list[dict[str, object]]:
         """The append-only history of one SKU at one location, newest first."""
         return self._store.movements(sku, location, limit)
@@ -180,17 +183,17 @@ class Inventory:
             reservation = self._store.reservation(reservation_id) or reservation
         return reservation
 
-    def expire_due(self, limit: int = 500) -> int:
+    def expire_due(self, limit: int = 500) -> list[Reservation]:
         """Release held reservations past their expiry (the schedule; DynamoDB TTL is only
-        best-effort, and reads already show them as expired)."""
+        best-effort, and reads already show them as expired); the ones this run expired."""
         now = self._clock()
-        expired = 0
+        expired = []
         for reservation_id in self._store.due_reservations(now, limit):
             reservation = self._store.reservation(reservation_id)
             if reservation is None or reservation.status != "held" or reservation.expires_at > now:
                 continue
             if self._store.finish(reservation, "expired", "expired") == "finished":
-                expired += 1
+                expired.append(reservation)
         return expired
 
     def now(self) -> datetime:

@@ -11,7 +11,15 @@ from ..domain.archive import InFlightBatch
 from ..domain.cdc import StreamRecord
 from ..domain.identifiers import Identifier
 from ..domain.incremental_pull import KeysetQuery, Watermark
-from ..domain.inventory import Balance, Delta, InventoryMovement, Reservation, ReservationStatus
+from ..domain.inventory import (
+    Balance,
+    Delta,
+    InventoryMovement,
+    Reservation,
+    ReservationStatus,
+    Transfer,
+    TransferStatus,
+)
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
@@ -419,3 +427,23 @@ class InventoryStore(Protocol):
     def finish(
         self, reservation: Reservation, status: ReservationStatus, reason_id: str
     ) -> FinishOutcome: ...
+
+
+class TransferStore(Protocol):
+    def create_transfer(self, transfer: Transfer) -> bool: ...
+
+    def transfer(self, demand_id: str, attempt: int) -> Transfer | None: ...
+
+    def latest_transfer(self, demand_id: str) -> Transfer | None: ...
+
+    def set_transfer_status(
+        self, transfer: Transfer, status: TransferStatus, allowed_from: frozenset[str], reason: str | None
+    ) -> bool: ...
+
+    def extend(self, reservation_id: str, expires_at: datetime) -> bool: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, documents: Sequence[str]) -> list[int]:
+        """Put each JSON document as one event; the indexes that failed."""
+        ...
