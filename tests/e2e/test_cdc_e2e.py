@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cdc_factories import SELLER, trade
+from tests.cdc_factories import SELLER, TID, trade
 from tests.e2e.conftest import RunningStack, start_local_stack
 from tests.mariadb import MariaDB
 from tests.waiting import wait_for
@@ -107,3 +107,57 @@ def test_the_incremental_pull_brings_rows_of_tables_without_a_binlog_stream(stac
     assert found["attributes"]["name"] == "李雷"
     again = stack.scrm("schedule", "IncrementalPullFunction")  # nothing new: the overlap is absorbed
     assert again.returncode == 0, again.stderr
+
+
+def test_a_tmall_trade_out_of_stock_at_the_warehouse_goes_to_the_nearest_store_then_the_next(stack, mariadb):
+    """config/rules.dev.json: Tmall orders are fulfilled from wh-shanghai; store-xuhui is nearer
+    to it than store-pudong."""
+    tid = TID + 7_000_000
+    sku = f"TM-{tid % 100_000}"
+    seeds = [
+        {
+            "event_id": f"seed-{location}-{sku}",
+            "source": "pos",
+            "type": "inventory",
+            "occurred_at": "2026-12-03T09:00:00+08:00",
+            "inventory": {"kind": "receipt", "sku": sku, "location": location, "quantity": 3},
+        }
+        for location in ("store-xuhui", "store-pudong")
+    ]
+    status, report = stack.call("POST", "/events", {"events": seeds})
+    assert status == 202, report
+
+    fields = trade(receiver_mobile="13700137001", modified="2026-12-03 09:30:00")
+    fields["tid"] = tid
+    line = dict(fields["orders"]["order"][0], oid=tid + 1, sku_id=sku, num=2)
+    fields["orders"] = {"order": [line]}
+    response = json.dumps({"trade_fullinfo_get_response": {"trade": fields}}, ensure_ascii=False)
+    mariadb.execute(
+        "INSERT INTO jdp_tb_trade (tid, status, type, seller_nick, buyer_nick, created, modified, "
+        "jdp_hashcode, jdp_response, jdp_created, jdp_modified) "
+        "VALUES (%s, %s, 'fixed', %s, '王**', %s, %s, 'h2', %s, NOW(), NOW())",
+        (tid, fields["status"], SELLER, fields["created"], fields["modified"], response),
+        database="sys_info",
+    )
+    first_id = f"tmall:{tid}:{tid + 1}~1"
+
+    def transfer(transfer_id: str) -> dict | None:
+        status, body = stack.call("GET", f"/inventory/transfers/{transfer_id}")
+        return body if status == 200 else None
+
+    first = wait_for(timeout=60.0, interval=0.3, predicate=lambda: transfer(first_id))
+    assert (first["source"], first["destination"], first["status"], first["quantity"]) == (
+        "store-xuhui",
+        "wh-shanghai",
+        "requested",
+        2,
+    )
+    status, rejected = stack.call("POST", f"/inventory/transfers/{first_id}/ack", {"status": "rejected"})
+    assert status == 200 and rejected["status"] == "rejected"
+    second = transfer(f"tmall:{tid}:{tid + 1}~2")
+    assert second is not None and (second["source"], second["tried"]) == ("store-pudong", ["store-xuhui"])
+    status, stock = stack.call("GET", f"/inventory/{sku}")
+    available = {entry["location"]: entry["available"] for entry in stock["locations"]}
+    assert available == {"store-xuhui": 2, "store-pudong": 0}  # 3 - 1 safety stock; 3 - 2 held - 1
+    status, _ = stack.call("POST", f"/inventory/transfers/{first_id}/ack", {"status": "shipped"})
+    assert status == 409  # a rejected instruction cannot be shipped
