@@ -4,6 +4,8 @@ GET  /inventory/{sku}/locations/{location}/movements        the history there, n
 POST /inventory/reservations                                hold stock (all lines or none)
 GET  /inventory/reservations/{reservation_id}
 POST /inventory/reservations/{reservation_id}/release|ship  give it back / take it off the shelf
+POST /inventory/snapshots                                   a source's stock count at a location, for
+                                                            the scheduled reconciliation
 GET  /inventory/transfers/{transfer_id}
 POST /inventory/transfers/{transfer_id}/ack                 a store's answer: {"status": "accepted" |
                                                             "rejected" | "shipped", "reason": "..."}
@@ -22,8 +24,8 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from scrm_sync.bootstrap import credentials, fulfilment, inventory
-from scrm_sync.domain.inventory import TRANSFER_ACKS, ReservationRequest, ReservationStatus
+from scrm_sync.bootstrap import credentials, fulfilment, inventory, reconciliation
+from scrm_sync.domain.inventory import TRANSFER_ACKS, ReservationRequest, ReservationStatus, StockSnapshot
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import (
     answer_invalid_configuration,
@@ -122,6 +124,32 @@ def finish_reservation(reservation_id: str, action: str) -> Response:
     if found.status != wanted and not (action == "release" and found.status == "expired"):
         return error_response(409, f"reservation is {found.status}; it cannot be {wanted}", reservation=body)
     return json_response(200, body)
+
+
+@app.post("/inventory/snapshots")
+@tracer.capture_method
+def post_snapshot() -> Response:
+    caller = authenticate(app.current_event, credentials)
+    try:
+        snapshot = StockSnapshot.model_validate(parse_json(raw_body(app.current_event)))
+    except UnreadableJson as exc:
+        return error_response(400, str(exc))
+    except ValidationError as exc:
+        return error_response(422, "invalid snapshot", errors=validation_errors(exc))
+    if not reconciliation().accept(snapshot):
+        return error_response(409, "a newer snapshot of this source and location is kept already")
+    logger.info(
+        "stock snapshot",
+        extra={
+            "caller": caller,
+            "source": snapshot.source,
+            "location": snapshot.location,
+            "items": len(snapshot.items),
+        },
+    )
+    return json_response(
+        202, {"source": snapshot.source, "location": snapshot.location, "version": snapshot.version}
+    )
 
 
 @app.get("/inventory/transfers/<transfer_id>")

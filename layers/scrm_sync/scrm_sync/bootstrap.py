@@ -55,6 +55,7 @@ from .services.inventory import Inventory
 from .services.outbound_replay import OutboundReplay
 from .services.outbound_webhooks import WebhookDelivery
 from .services.profiles import ProfileQueries
+from .services.reconciliation import StockReconciliation
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
 from .services.send_budget import BlockAllowance, SendBudget
@@ -239,6 +240,13 @@ def inventory() -> Inventory:
     rules = rules_document()
     store = DynamoInventoryStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
     return Inventory(store, lambda: rules().inventory)
+
+
+@factory
+def reconciliation() -> StockReconciliation:
+    rules = rules_document()
+    store = DynamoInventoryStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
+    return StockReconciliation(inventory(), store, lambda: rules().inventory)
 
 
 @factory

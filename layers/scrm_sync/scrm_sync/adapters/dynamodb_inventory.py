@@ -11,6 +11,8 @@ Items (pk, sk):
                                           the expiry sweep reads
 - transfer    TRF#<demand id>, T<attempt>  one store's instruction for an order line; its status
                                           only moves along TRANSFER_TRANSITIONS (conditional)
+- snapshot    SNAPSHOTS, <source>#<location>  a source's latest reported stock there (one item,
+                                          replaced only by a newer version), for reconciliation
 
 One movement is one TransactWriteItems: the balance update (with its condition), the event mark
 (attribute_not_exists) and the movement. A reservation puts the reservation item and updates each
@@ -34,6 +36,8 @@ from ..domain.inventory import (
     InventoryMovement,
     Reservation,
     ReservationStatus,
+    SnapshotItem,
+    StockSnapshot,
     Transfer,
     TransferStatus,
 )
@@ -155,6 +159,89 @@ class DynamoInventoryStore:
             )
             due.extend(item["pk"]["S"].removeprefix("RES#") for item in page.get("Items") or [])
         return due[:limit] if len(due) > limit else due
+
+    def on_hand_at(self, sku: str, location: str, moment: datetime) -> int:
+        """on_hand as of `moment`: today's, minus what movements that occurred later changed. The
+        balance is read on both sides of the history so a movement landing meanwhile is noticed."""
+        after = _text(moment + timedelta(microseconds=1))
+        for attempt in range(_CONFLICT_RETRIES):
+            before = self._db.get_item(
+                TableName=self._table, Key=balance_key(sku, location), ConsistentRead=True
+            )
+            later = 0
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "KeyConditionExpression": "pk = :pk AND sk >= :after",
+                "ExpressionAttributeValues": {":pk": {"S": f"MOV#{sku}#{location}"}, ":after": {"S": after}},
+                "ProjectionExpression": "on_hand",
+                "ConsistentRead": True,
+            }
+            while True:
+                page = self._db.query(**request)
+                later += sum(
+                    int(item["on_hand"]["N"]) for item in page.get("Items") or [] if "on_hand" in item
+                )
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            again = self._db.get_item(
+                TableName=self._table, Key=balance_key(sku, location), ConsistentRead=True
+            )
+            if before.get("Item") == again.get("Item"):
+                return _balance(again.get("Item"), sku, location).on_hand - later
+            _pause(attempt)
+        raise ConcurrentChange(f"{sku} at {location} kept changing while reconciled")
+
+    def put_snapshot(self, snapshot: StockSnapshot) -> bool:
+        """Keep a source's snapshot unless a newer version is kept already (False then)."""
+        item = {
+            "pk": "SNAPSHOTS",
+            "sk": f"{snapshot.source}#{snapshot.location}",
+            "source": snapshot.source,
+            "location": snapshot.location,
+            "version": snapshot.version,
+            "taken_at": snapshot.taken_at.isoformat(),
+            "items": {i.sku: i.quantity for i in snapshot.items},
+            "received_at": _text(self._clock()),
+        }
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item={k: to_attr(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk) OR version < :v",
+                ExpressionAttributeValues={":v": {"N": str(snapshot.version)}},
+            )
+            return True
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def snapshots(self) -> list[StockSnapshot]:
+        found: list[StockSnapshot] = []
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "SNAPSHOTS"}},
+        }
+        while True:
+            page = self._db.query(**request)
+            for item in page.get("Items") or []:
+                plain = from_item(item)
+                found.append(
+                    StockSnapshot(
+                        source=plain["source"],
+                        location=plain["location"],
+                        version=int(plain["version"]),
+                        taken_at=datetime.fromisoformat(plain["taken_at"]),
+                        items=[
+                            SnapshotItem(sku=k, quantity=int(v)) for k, v in sorted(plain["items"].items())
+                        ],
+                    )
+                )
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     # --- writes --------------------------------------------------------------------------------
     def apply_movement(

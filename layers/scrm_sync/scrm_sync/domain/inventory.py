@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MovementKind = Literal[
     "receipt",
@@ -211,6 +211,9 @@ class InventoryRules(_Model):
     )
     closed_statuses: frozenset[str] = DEFAULT_CLOSED_STATUSES
     shipped_statuses: frozenset[str] = DEFAULT_SHIPPED_STATUSES
+    # snapshot sources whose counts are the truth: reconciliation corrects the ledger to them with
+    # count events (in the movement history), never by overwriting a balance
+    correct_from: frozenset[ChannelName] = frozenset()
 
     @model_validator(mode="after")
     def _overrides_name_known_locations(self) -> InventoryRules:
@@ -504,3 +507,101 @@ def parse_transfer_id(text: str) -> tuple[str, int] | None:
     if not demand or not attempt.isdigit() or not 1 <= int(attempt) <= 1000:
         return None
     return demand, int(attempt)
+
+
+# --- reconciliation: what the sources say they hold, against the ledger ------------------------
+
+DIFFERENCE_ALARM_PERCENT: Final = 0.3  # the template's InventoryDifferenceAlarm threshold
+MAX_SNAPSHOT_ITEMS: Final = 1000
+
+
+class SnapshotItem(_Model):
+    sku: Sku
+    quantity: Quantity
+
+
+class StockSnapshot(_Model):
+    """POST /inventory/snapshots: what a source (a store's POS, a channel) counts at a location
+    at one moment. A newer version replaces the source's previous snapshot there."""
+
+    source: ChannelName
+    location: LocationCode
+    version: Annotated[int, Field(ge=0)]
+    taken_at: AwareDatetime
+    items: list[SnapshotItem] = Field(min_length=1, max_length=MAX_SNAPSHOT_ITEMS)
+
+    @model_validator(mode="after")
+    def _one_item_per_sku(self) -> StockSnapshot:
+        skus = [item.sku for item in self.items]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear once")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class StockDifference:
+    sku: str
+    location: str
+    reported: int
+    ledger: int  # on_hand as of the snapshot's time
+
+    @property
+    def difference(self) -> int:
+        return self.reported - self.ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """One comparison: the share of (SKU, location) pairs that differ, and of units."""
+
+    compared: int
+    differences: tuple[StockDifference, ...]
+    reported_units: int
+    differing_units: int
+
+    @property
+    def difference_percent(self) -> float:
+        return 100.0 * len(self.differences) / self.compared if self.compared else 0.0
+
+    @property
+    def unit_difference_percent(self) -> float:
+        return 100.0 * self.differing_units / self.reported_units if self.reported_units else 0.0
+
+    def plus(self, other: Reconciliation) -> Reconciliation:
+        return Reconciliation(
+            self.compared + other.compared,
+            self.differences + other.differences,
+            self.reported_units + other.reported_units,
+            self.differing_units + other.differing_units,
+        )
+
+    def to_dict(self, limit: int = 100) -> dict[str, object]:
+        return {
+            "compared": self.compared,
+            "differing": len(self.differences),
+            "difference_percent": round(self.difference_percent, 4),
+            "unit_difference_percent": round(self.unit_difference_percent, 4),
+            "differences": [
+                {"sku": d.sku, "location": d.location, "reported": d.reported, "ledger": d.ledger}
+                for d in self.differences[:limit]
+            ],
+        }
+
+
+NO_DIFFERENCE: Final = Reconciliation(0, (), 0, 0)
+
+
+def reconcile(location: str, reported: Mapping[str, int], ledger: Mapping[str, int]) -> Reconciliation:
+    """Compare a snapshot (sku -> units) with the ledger's on_hand at its time (sku -> units;
+    a SKU the ledger never saw holds 0)."""
+    differences = tuple(
+        StockDifference(sku, location, units, ledger.get(sku, 0))
+        for sku, units in sorted(reported.items())
+        if units != ledger.get(sku, 0)
+    )
+    return Reconciliation(
+        compared=len(reported),
+        differences=differences,
+        reported_units=sum(reported.values()),
+        differing_units=sum(abs(d.difference) for d in differences),
+    )

@@ -17,6 +17,7 @@ from ..domain.inventory import (
     InventoryMovement,
     Reservation,
     ReservationStatus,
+    StockSnapshot,
     Transfer,
     TransferStatus,
 )
@@ -427,6 +428,12 @@ class InventoryStore(Protocol):
     def finish(
         self, reservation: Reservation, status: ReservationStatus, reason_id: str
     ) -> FinishOutcome: ...
+
+    def on_hand_at(self, sku: str, location: str, moment: datetime) -> int: ...
+
+    def put_snapshot(self, snapshot: StockSnapshot) -> bool: ...
+
+    def snapshots(self) -> list[StockSnapshot]: ...
 
 
 class TransferStore(Protocol):
