@@ -19,6 +19,7 @@ from . import (
     cost,
     domain_cpu,
     freshness,
+    inventory,
     outbound,
     sdk_path,
     sidebar_customer,
@@ -182,6 +183,7 @@ def render() -> str:
     binlog = binlog_bridge.run()
     sidebar = sidebar_customer.run()
     out = outbound.run()
+    stock = inventory.run()
     fresh = freshness.run()  # last: it starts the whole local stack
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
@@ -227,6 +229,10 @@ def render() -> str:
         "### Outbound: profile changes to WeCom tags, signed webhooks and the event bus",
         "",
         *outbound.render(out),
+        "",
+        "### Inventory: reservations and the priority lane",
+        "",
+        *inventory.render(stock),
         "",
         "### Freshness: request or commit -> readable profile",
         "",

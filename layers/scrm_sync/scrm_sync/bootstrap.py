@@ -21,7 +21,7 @@ import botocore
 from botocore.config import Config
 
 from .adapters.archive_store import S3ArchiveStore
-from .adapters.config import CredentialsFromSecret, RulesFromParameter
+from .adapters.config import CredentialsFromSecret, RulesFromParameter, forget_parameter_clients
 from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
@@ -129,6 +129,7 @@ def reset() -> None:
     _settings.cache_clear()
     client.cache_clear()
     ack_path_client.cache_clear()
+    forget_parameter_clients()
 
 
 # --- environment and clients ----------------------------------------------------------------------

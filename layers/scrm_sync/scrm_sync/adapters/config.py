@@ -27,6 +27,7 @@ from typing import Generic, TypeVar
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
 from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
 from ..domain.config_documents import (
     CHANNELS,
@@ -161,3 +162,9 @@ class RulesFromParameter(LastValidDocument[Rules]):
 class CredentialsFromSecret(LastValidDocument[ChannelCredentials]):
     def __init__(self, secret_id: str, max_age: int) -> None:
         super().__init__(CHANNELS, lambda: _text(parameters.get_secret(secret_id, max_age=max_age)), max_age)
+
+
+def forget_parameter_clients() -> None:
+    """Drop Powertools' default parameter providers: each holds a boto3 client built from the
+    environment as it was (its endpoint, its region), so a reset must rebuild them too."""
+    DEFAULT_PROVIDERS.clear()
