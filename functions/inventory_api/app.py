@@ -25,7 +25,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 from scrm_sync.bootstrap import credentials, fulfilment, inventory, reconciliation
-from scrm_sync.domain.inventory import TRANSFER_ACKS, ReservationRequest, ReservationStatus, StockSnapshot
+from scrm_sync.domain.inventory import ReservationRequest, ReservationStatus, StockSnapshot, TransferAck
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import (
     answer_invalid_configuration,
@@ -44,6 +44,8 @@ tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
 MAX_MOVEMENTS = 500
+
+
 FINISHING: dict[str, ReservationStatus] = {"release": "released", "ship": "shipped"}
 
 
@@ -69,12 +71,7 @@ def get_movements(sku: str, location: str) -> Response:
 @tracer.capture_method
 def reserve() -> Response:
     caller = authenticate(app.current_event, credentials)
-    try:
-        request = ReservationRequest.model_validate(parse_json(raw_body(app.current_event)))
-    except UnreadableJson as exc:
-        return error_response(400, str(exc))
-    except ValidationError as exc:
-        return error_response(422, "invalid reservation", errors=validation_errors(exc))
+    request = ReservationRequest.model_validate(parse_json(raw_body(app.current_event)))
     service = inventory()
     result = service.reserve(request)
     metrics.add_metric(f"InventoryReservations{result.status.capitalize()}", MetricUnit.Count, 1)
@@ -130,12 +127,7 @@ def finish_reservation(reservation_id: str, action: str) -> Response:
 @tracer.capture_method
 def post_snapshot() -> Response:
     caller = authenticate(app.current_event, credentials)
-    try:
-        snapshot = StockSnapshot.model_validate(parse_json(raw_body(app.current_event)))
-    except UnreadableJson as exc:
-        return error_response(400, str(exc))
-    except ValidationError as exc:
-        return error_response(422, "invalid snapshot", errors=validation_errors(exc))
+    snapshot = StockSnapshot.model_validate(parse_json(raw_body(app.current_event)))
     if not reconciliation().accept(snapshot):
         return error_response(409, "a newer snapshot of this source and location is kept already")
     logger.info(
@@ -166,24 +158,8 @@ def get_transfer(transfer_id: str) -> Response:
 @tracer.capture_method
 def acknowledge_transfer(transfer_id: str) -> Response:
     caller = authenticate(app.current_event, credentials)
-    try:
-        body = parse_json(raw_body(app.current_event))
-    except UnreadableJson as exc:
-        return error_response(400, str(exc))
-    status = body.get("status") if isinstance(body, dict) else None
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if status not in TRANSFER_ACKS:
-        return error_response(
-            422,
-            "invalid acknowledgement",
-            errors=[{"field": "status", "message": f"must be one of {TRANSFER_ACKS}"}],
-        )
-    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
-        return error_response(
-            422,
-            "invalid acknowledgement",
-            errors=[{"field": "reason", "message": "must be text of 500 characters at most"}],
-        )
+    answer = TransferAck.model_validate(parse_json(raw_body(app.current_event)))
+    status, reason = answer.status, answer.reason
     transfer = fulfilment().acknowledge(transfer_id, status, reason)
     logger.info(
         "transfer acknowledged", extra={"caller": caller, "transfer_id": transfer_id, "status": status}
@@ -193,6 +169,16 @@ def acknowledge_transfer(transfer_id: str) -> Response:
 
 
 answer_invalid_configuration(app, logger)
+
+
+@app.exception_handler(UnreadableJson)
+def unreadable_body(exc: UnreadableJson) -> Response:
+    return error_response(400, str(exc))
+
+
+@app.exception_handler(ValidationError)
+def invalid_body(exc: ValidationError) -> Response:
+    return error_response(422, "invalid request body", errors=validation_errors(exc))
 
 
 @app.exception_handler(TransferNotFound)

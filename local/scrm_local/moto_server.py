@@ -173,7 +173,8 @@ def install_dynamodb_fidelity() -> None:
 
 _moto_receive_message = SQSBackend.receive_message
 _moto_add_message = Queue.add_message
-_FIFO_POLL_INTERVAL = 0.05  # seconds between receive attempts of a FIFO long poll
+_FIFO_POLL_INTERVAL = 0.1  # seconds between receive attempts while a group holds messages back
+_FIFO_IDLE_WAIT = 0.25  # an empty queue is woken by a send; this bounds a lapsed retry's wait
 _fifo_state_lock = threading.Lock()
 
 
@@ -216,9 +217,13 @@ def _fifo_receive_message(
             found = _moto_receive_message(
                 self, queue_name, count, 0, visibility_timeout, message_attribute_names
             )
-        if found or time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if found or remaining <= 0:
             return found
-        time.sleep(_FIFO_POLL_INTERVAL)
+        if queue.messages:  # visible but held back by their group: look again shortly
+            time.sleep(min(remaining, _FIFO_POLL_INTERVAL))
+        else:  # nothing visible: sleep until a message is sent (or a retry's visibility lapses)
+            queue.wait_for_messages(min(remaining, _FIFO_IDLE_WAIT))
 
 
 def _fifo_add_message(self: Any, message: Any) -> None:

@@ -148,3 +148,7 @@ def test_reservation_input_errors_are_4xx_naming_the_field(local_stack: RunningS
     assert status == 401
     status, _ = local_stack.call("GET", "/inventory/reservations/never-made")
     assert status == 404
+    status, body = local_stack.call("POST", "/inventory/transfers/tmall:1:2~1/ack", {"status": "maybe"})
+    assert status == 422 and [e["field"] for e in body["errors"]] == ["status"]
+    status, _ = local_stack.call("POST", "/inventory/transfers/tmall:1:2~1/ack", {"status": "accepted"})
+    assert status == 404

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -55,6 +56,7 @@ _CODE = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"  # no "/": a SKU is a URL path s
 _CODE_PATTERN = re.compile(_CODE)
 Sku = Annotated[str, StringConstraints(pattern=_CODE)]
 LocationCode = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
+ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]  # tmall, youzan, pos...
 ReservationId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")]
 Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
 SignedQuantity = Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)]
@@ -173,7 +175,7 @@ class Location(_Model):
     priority: Annotated[int, Field(ge=0, le=1000)] = 100  # lower is preferred among equals
     safety_stock: Quantity = 0
     # the sales channel an allocation location sells on (kind "channel"): tmall, doudian, youzan...
-    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")] | None = None
+    channel: ChannelName | None = None
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> Location:
@@ -190,7 +192,6 @@ DEFAULT_SHIPPED_STATUSES: Final = frozenset(
     {"WAIT_BUYER_CONFIRM_GOODS", "TRADE_BUYER_SIGNED", "TRADE_FINISHED", "shipped", "completed"}
 )
 DEFAULT_TRANSFER_ACK_SECONDS: Final = 30 * 60
-ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
 
 
 class InventoryRules(_Model):
@@ -243,6 +244,12 @@ class InventoryRules(_Model):
 ReservationStatus = Literal["held", "released", "shipped", "expired"]
 
 
+def _each_sku_once(skus: list[str], hint: str = "") -> None:
+    repeated = sorted(sku for sku, times in Counter(skus).items() if times > 1)
+    if repeated:
+        raise ValueError(f"each sku may appear once, not {', '.join(repeated)} {hint}".rstrip())
+
+
 class ReservationLine(_Model):
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
@@ -253,16 +260,14 @@ class ReservationRequest(_Model):
 
     reservation_id: ReservationId  # the caller's key: a retry with the same id reserves nothing more
     location: LocationCode
-    channel: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]{0,63}$")]
+    channel: ChannelName
     lines: list[ReservationLine] = Field(min_length=1, max_length=MAX_RESERVATION_LINES)
     order_id: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     expires_in_seconds: Annotated[int, Field(ge=60, le=MAX_RESERVATION_SECONDS)] | None = None
 
     @model_validator(mode="after")
     def _one_line_per_sku(self) -> ReservationRequest:
-        skus = [line.sku for line in self.lines]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear in one line only (add the quantities)")
+        _each_sku_once([line.sku for line in self.lines], "(add the quantities)")
         return self
 
 
@@ -439,7 +444,15 @@ def order_demands(
 
 
 TransferStatus = Literal["requested", "accepted", "shipped", "rejected", "cancelled"]
-TRANSFER_ACKS: Final = ("accepted", "rejected", "shipped")
+
+
+class TransferAck(_Model):
+    """POST /inventory/transfers/{id}/ack: a store's answer to a transfer instruction."""
+
+    status: Literal["accepted", "rejected", "shipped"]
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
 # status -> the acknowledgements that may follow it
 TRANSFER_TRANSITIONS: Final[dict[str, frozenset[str]]] = {
     "requested": frozenset({"accepted", "rejected", "shipped"}),
@@ -532,9 +545,7 @@ class StockSnapshot(_Model):
 
     @model_validator(mode="after")
     def _one_item_per_sku(self) -> StockSnapshot:
-        skus = [item.sku for item in self.items]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each sku may appear once")
+        _each_sku_once([item.sku for item in self.items])
         return self
 
 
