@@ -30,6 +30,7 @@ from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
+from .adapters.marketplace_stock import DoudianStockApi, TmallStockApi
 from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
 from .adapters.outbound_queues import TRANSFER_DETAIL_TYPE, EventBusPublisher, SqsDeadLetters, SqsOutbox
@@ -54,12 +55,14 @@ from .services.ingest import EventIngest
 from .services.inventory import Inventory
 from .services.outbound_replay import OutboundReplay
 from .services.outbound_webhooks import WebhookDelivery
+from .services.ports import MarketplaceStock
 from .services.profiles import ProfileQueries
 from .services.reconciliation import StockReconciliation
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
 from .services.send_budget import BlockAllowance, SendBudget
 from .services.sidebar import Sidebar, SidebarCustomers
+from .services.stock_push import StockPush
 from .services.sync import ProfileSync
 from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
@@ -241,6 +244,19 @@ def inventory() -> Inventory:
     rules = rules_document()
     store = DynamoInventoryStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
     return Inventory(store, lambda: rules().inventory)
+
+
+@factory
+def stock_push() -> StockPush:
+    rules, channels = rules_document(), credentials_document()
+
+    def marketplace(channel: str) -> MarketplaceStock | None:
+        account = channels().marketplace_stock.account(channel)
+        if account is None:
+            return None
+        return TmallStockApi(account) if channel == "tmall" else DoudianStockApi(account)
+
+    return StockPush(lambda: rules().inventory, marketplace)
 
 
 @factory

@@ -654,3 +654,17 @@ class DynamoTransferStore:
 
 def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.01 * 2**attempt))
+
+
+def balance_images(record: Mapping[str, Any]) -> tuple[Balance | None, Balance | None] | None:
+    """The old and new balance of an InventoryTable stream record (Lambda's shape); None when
+    the record is not about a balance (reservations, marks, movements, transfers...)."""
+    keys = (record.get("dynamodb") or {}).get("Keys") or {}
+    pk, sk = keys.get("pk", {}).get("S", ""), keys.get("sk", {}).get("S", "")
+    if not pk.startswith("SKU#") or not sk.startswith("LOC#"):
+        return None
+    sku, location = pk.removeprefix("SKU#"), sk.removeprefix("LOC#")
+    images = record["dynamodb"]
+    old = _balance(images["OldImage"], sku, location) if images.get("OldImage") else None
+    new = _balance(images["NewImage"], sku, location) if images.get("NewImage") else None
+    return old, new

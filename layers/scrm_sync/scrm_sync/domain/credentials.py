@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .outbound_webhooks import WebhookSubscriptions
+from .stock_push import MarketplaceAccounts
 
 
 class _Entry(BaseModel):
@@ -43,6 +44,8 @@ class ChannelCredentials(BaseModel):
     # receivers of the change feed's signed webhooks; validated with the rest of the secret, so a
     # bad subscription never replaces the last valid document
     outbound_webhooks: WebhookSubscriptions = Field(default_factory=WebhookSubscriptions)
+    # marketplace APIs the stock push calls (tmall, doudian): app key, secret, the shop's token
+    marketplace_stock: MarketplaceAccounts = Field(default_factory=MarketplaceAccounts)
 
     @field_validator("outbound_webhooks", mode="before")
     @classmethod

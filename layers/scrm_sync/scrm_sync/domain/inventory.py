@@ -184,6 +184,14 @@ class Location(_Model):
         return self
 
 
+class Listing(_Model):
+    """Where a SKU is sold on a marketplace: the item (Tmall item_id / num_iid, Doudian
+    product_id) and, for items with variants, the channel's SKU id."""
+
+    item_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+    sku_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+
+
 # Marketplace order statuses that end a line's demand (Tmall's, then generic ones); rules may replace
 DEFAULT_CLOSED_STATUSES: Final = frozenset(
     {"TRADE_CLOSED", "TRADE_CLOSED_BY_TAOBAO", "cancelled", "canceled", "closed", "deleted"}
@@ -215,6 +223,8 @@ class InventoryRules(_Model):
     # snapshot sources whose counts are the truth: reconciliation corrects the ledger to them with
     # count events (in the movement history), never by overwriting a balance
     correct_from: frozenset[ChannelName] = frozenset()
+    # channel -> SKU -> its marketplace listing, for the stock push of channel allocations
+    listings: dict[ChannelName, dict[Sku, Listing]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _overrides_name_known_locations(self) -> InventoryRules:

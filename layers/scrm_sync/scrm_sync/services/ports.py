@@ -15,6 +15,7 @@ from ..domain.inventory import (
     Balance,
     Delta,
     InventoryMovement,
+    Listing,
     Reservation,
     ReservationStatus,
     StockSnapshot,
@@ -24,6 +25,7 @@ from ..domain.inventory import (
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
+from ..domain.stock_push import StockChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,3 +456,16 @@ class EventPublisher(Protocol):
     def publish(self, documents: Sequence[str]) -> list[int]:
         """Put each JSON document as one event; the indexes that failed."""
         ...
+
+
+# --- marketplace stock APIs ------------------------------------------------------------------------
+class MarketplaceUnavailable(RuntimeError):
+    """Transient (network, 5xx, limits, unknown answers): retry; pushes are idempotent by key."""
+
+
+class MarketplaceRejected(ValueError):
+    """The platform says this request can never succeed (e.g. the listing does not exist)."""
+
+
+class MarketplaceStock(Protocol):
+    def push(self, change: StockChange, listing: Listing) -> None: ...
