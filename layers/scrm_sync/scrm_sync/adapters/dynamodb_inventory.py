@@ -142,9 +142,13 @@ class DynamoInventoryStore:
             ScanIndexForward=False,
             Limit=limit,
         )
-        return [
-            {k: v for k, v in from_item(item).items() if k not in ("pk",)} for item in page.get("Items") or []
-        ]
+        history = []
+        for item in page.get("Items") or []:
+            plain = from_item(item)
+            occurred_at = str(plain.pop("sk")).split("#", 1)[0]  # the key starts with when it happened
+            plain.pop("pk", None)
+            history.append({"occurred_at": occurred_at, **plain})
+        return history
 
     def due_reservations(self, now: datetime, limit: int = 100) -> list[str]:
         """Held reservations whose expiry has passed, from every shard of the sparse index."""
