@@ -31,11 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scrm_local.event_records import dynamodb_record, sqs_record
+from scrm_local.event_records import sqs_record
 from scrm_sync import bootstrap
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.domain.followers import follower_field
 
+from tests.dynamodb_streams import StreamTail
 from tests.e2e.conftest import RunningStack, start_local_stack
 from tests.fake_receiver import RECEIVER_SECRET, FakeReceiver, running_receiver
 from tests.fake_wecom import CORP_ID, SECRET, FakeWeCom, running_fake_wecom
@@ -84,29 +85,6 @@ def _metered(meter: AwsRequests) -> None:
         events = bootstrap.client(service).meta.events
         events.unregister("before-send", unique_id="bench-outbound")
         events.register("before-send", meter, unique_id="bench-outbound")
-
-
-class StreamTail:
-    """Reads a table's stream from where it last stopped (one shard per table in moto)."""
-
-    def __init__(self, clients: Any, table: str) -> None:
-        self.streams = clients("dynamodbstreams")
-        self.arn = clients("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        shards = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            self.streams.get_shard_iterator(
-                StreamArn=self.arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for s in shards
-        ]
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for n, iterator in enumerate(self.iterators):
-            answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            records += [dynamodb_record(r, self.arn) for r in answer.get("Records", [])]
-            self.iterators[n] = answer["NextShardIterator"]
-        return records
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from scrm_local.event_records import dynamodb_record
 from scrm_sync.adapters.dynamodb_inventory import DynamoInventoryStore
 from scrm_sync.adapters.marketplace_stock import DoudianStockApi, TmallStockApi
 from scrm_sync.domain.inventory import (
@@ -32,6 +31,7 @@ from scrm_sync.services.inventory import Inventory
 from scrm_sync.services.ports import MarketplaceStock
 from scrm_sync.services.stock_push import StockPush
 
+from tests.dynamodb_streams import StreamTail
 from tests.integration.conftest import AppResources, load_function
 from tests.lambda_context import LambdaContext
 
@@ -130,30 +130,6 @@ def marketplace() -> Iterator[tuple[FakeMarketplace, str]]:
         server.shutdown()
 
 
-class Stream:
-    """InventoryTable's stream from its start, as Lambda hands it over."""
-
-    def __init__(self, resources: AppResources) -> None:
-        table = resources.table("InventoryTable")
-        self.streams = resources.clients("dynamodbstreams")
-        self.arn = resources.clients("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        shards = self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]
-        self.iterators = [
-            self.streams.get_shard_iterator(
-                StreamArn=self.arn, ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            for s in shards
-        ]
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for n, iterator in enumerate(self.iterators):
-            answer = self.streams.get_records(ShardIterator=iterator, Limit=1000)
-            records += [dynamodb_record(r, self.arn) for r in answer.get("Records", [])]
-            self.iterators[n] = answer["NextShardIterator"]
-        return records
-
-
 def world(resources: AppResources, base: str, sku: str) -> tuple[Inventory, StockPush]:
     rules = InventoryRules(
         locations={
@@ -193,7 +169,7 @@ def test_channel_stock_changes_reach_both_marketplaces_once_each(
 ) -> None:
     fake, base = marketplace
     sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = Stream(app_resources)
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
     inventory, push = world(app_resources, base, sku)
     inventory.apply(
         "wms", "r1", T0, InventoryMovement(kind="receipt", sku=sku, location="tmall-flagship", quantity=10)
@@ -226,7 +202,7 @@ def test_a_platform_outage_fails_the_record_and_a_refusal_is_set_aside(
 ) -> None:
     fake, base = marketplace
     sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = Stream(app_resources)
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
     inventory, push = world(app_resources, base, sku)
     inventory.apply(
         "wms", "r1", T0, InventoryMovement(kind="receipt", sku=sku, location="tmall-flagship", quantity=2)
