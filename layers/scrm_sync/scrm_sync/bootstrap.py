@@ -30,6 +30,7 @@ from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
+from .adapters.event_sources import LambdaEventSources
 from .adapters.marketplace_stock import DoudianStockApi, TmallStockApi
 from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
@@ -41,6 +42,7 @@ from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
 from .domain.credentials import ChannelCredentials
+from .domain.promotion import LaneSettings, PromotionPlan
 from .domain.rules import Rules
 from .domain.send_window import SendWindow
 from .services.alarms import AlarmForwarder
@@ -57,6 +59,7 @@ from .services.outbound_replay import OutboundReplay
 from .services.outbound_webhooks import WebhookDelivery
 from .services.ports import MarketplaceStock
 from .services.profiles import ProfileQueries
+from .services.promotion import PromotionMode
 from .services.reconciliation import StockReconciliation
 from .services.replay import WebhookReplay
 from .services.schema_watch import SchemaWatch
@@ -84,6 +87,7 @@ from .settings import (
     LandingBucket,
     OptionalOrdersTable,
     ProfileTables,
+    PromotionSettings,
     RestoreSettings,
     RulesSettings,
     SidebarSettings,
@@ -244,6 +248,31 @@ def inventory() -> Inventory:
     rules = rules_document()
     store = DynamoInventoryStore(client("dynamodb"), settings(InventoryTableSettings).inventory_table)
     return Inventory(store, lambda: rules().inventory)
+
+
+@factory
+def promotion_mode() -> PromotionMode:
+    s = settings(PromotionSettings)
+    plan = PromotionPlan(
+        inventory={
+            "normal": LaneSettings(
+                batch_size=s.inventory_batch_size, maximum_concurrency=s.inventory_maximum_concurrency
+            ),
+            "promotion": LaneSettings(
+                batch_size=s.inventory_promotion_batch_size,
+                maximum_concurrency=s.inventory_promotion_concurrency,
+            ),
+        },
+        profiles={
+            "normal": LaneSettings(batching_window_seconds=s.sync_batching_window_seconds),
+            "promotion": LaneSettings(batching_window_seconds=0),
+        },
+    )
+    lanes = {
+        "inventory": (s.inventory_function_name, s.inventory_queue_arn),
+        "profiles": (s.sync_function_name, s.ingest_queue_arn),
+    }
+    return PromotionMode(LambdaEventSources(client("lambda")), plan, lanes)
 
 
 @factory

@@ -95,6 +95,20 @@ class InventoryQueueSettings(EnvSettings):
     inventory_queue_url: str = Field(alias="INVENTORY_QUEUE_URL", min_length=1)
 
 
+class PromotionSettings(EnvSettings):
+    """Both lanes' event sources and their normal / promotion settings (the template's)."""
+
+    inventory_function_name: str = Field(alias="INVENTORY_FUNCTION_NAME", min_length=1)
+    inventory_queue_arn: str = Field(alias="INVENTORY_QUEUE_ARN", min_length=1)
+    inventory_batch_size: int = Field(alias="INVENTORY_BATCH_SIZE", ge=1, le=10000)
+    inventory_maximum_concurrency: int = Field(alias="INVENTORY_MAXIMUM_CONCURRENCY", ge=2, le=1000)
+    inventory_promotion_batch_size: int = Field(alias="INVENTORY_PROMOTION_BATCH_SIZE", ge=1, le=10000)
+    inventory_promotion_concurrency: int = Field(alias="INVENTORY_PROMOTION_CONCURRENCY", ge=2, le=1000)
+    sync_function_name: str = Field(alias="SYNC_FUNCTION_NAME", min_length=1)
+    ingest_queue_arn: str = Field(alias="INGEST_QUEUE_ARN", min_length=1)
+    sync_batching_window_seconds: int = Field(alias="SYNC_BATCHING_WINDOW_SECONDS", ge=0, le=300)
+
+
 class InventoryTableSettings(EnvSettings):
     inventory_table: str = Field(alias="INVENTORY_TABLE", min_length=1)
 
