@@ -4,7 +4,8 @@ sell is pushed to its marketplace as an incremental, idempotent update (services
 Records stay in order per balance (one stream shard key each); a push the platform refuses for
 good is counted and logged, and the stream moves on; a transient failure fails the record, which
 Lambda retries (then bisects, then hands to StockPushFailureQueue). The idempotency key comes
-from the stream record, so a retried push is applied once.
+from the stream record (and, for Youzan, the claim from its sequence number), so a retried push
+is applied once.
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ def record_handler(record: DynamoDBRecord) -> None:
         return
     old, new = images
     try:
-        outcome = stock_push().apply(old, new, str(record.event_id))
+        sequence = int(record.dynamodb.sequence_number or 0) if record.dynamodb else 0
+        outcome = stock_push().apply(old, new, str(record.event_id), sequence)
     except MarketplaceRejected as exc:
         metrics.add_metric("StockPushRejected", MetricUnit.Count, 1)
         logger.error("the marketplace refused a stock push", extra={"reason": str(exc)[:200]})
         return
-    if outcome == "pushed":
+    if outcome in ("pushed", "set"):
         metrics.add_metric("StockPushed", MetricUnit.Count, 1)
+    if outcome == "set":  # an earlier push's outcome was unknown: the listing was set, not added to
+        metrics.add_metric("StockPushSetAbsolute", MetricUnit.Count, 1)
     elif outcome in ("no_listing", "no_account"):
         metrics.add_metric("StockPushSkipped", MetricUnit.Count, 1)
         current = new or old

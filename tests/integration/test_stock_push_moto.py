@@ -1,6 +1,7 @@
 """The marketplace stock push, from the InventoryTable stream in moto through StockPushFunction to
-local fakes of the Tmall (TOP) and Doudian APIs that check each request's signature the way the
-platforms document it: incremental updates, one idempotency key per change, retried safely."""
+local fakes of the Tmall (TOP), Doudian and Youzan APIs: TOP and Doudian check each request's
+signature the way the platforms document it and dedupe by idempotency key; Youzan dedupes
+nothing and issues short-lived tokens, so its pushes are claimed in the checkpoints table."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from scrm_sync.adapters.credential_cache import DynamoCredentialCache
 from scrm_sync.adapters.dynamodb_inventory import DynamoInventoryStore
-from scrm_sync.adapters.marketplace_stock import DoudianStockApi, TmallStockApi
+from scrm_sync.adapters.dynamodb_push_attempts import DynamoPushAttempts
+from scrm_sync.adapters.marketplace_stock import DoudianStockApi, TmallStockApi, YouzanStockApi
 from scrm_sync.domain.inventory import (
     InventoryMovement,
     InventoryRules,
@@ -50,6 +53,43 @@ class FakeMarketplace:
         self.fail_next = 0
         self.top_error: dict[str, Any] | None = None
         self.lock = threading.Lock()
+        # Youzan
+        self.tokens: set[str] = set()
+        self.youzan_types: list[int] = []
+        self.tokens_issued = 0
+        self.youzan_drop_after_apply = 0  # apply the update, then close without answering
+        self.youzan_error: dict[str, Any] | None = None
+
+    def youzan_token(self, body: str) -> dict[str, Any]:
+        request = json.loads(body)
+        assert request["authorize_type"] == "silent" and request["grant_id"] == "91234"
+        if (request["client_id"], request["client_secret"]) != ("dev-app", SECRET):
+            return {"success": False, "code": 4001, "message": "client 不合法"}
+        with self.lock:
+            self.tokens_issued += 1
+            token = f"yz-{self.tokens_issued}-{uuid.uuid4().hex[:8]}"
+            self.tokens.add(token)
+        expires_ms = int((datetime.now(UTC).timestamp() + 7 * 86400) * 1000)
+        return {"success": True, "code": 200, "data": {"access_token": token, "expires": expires_ms}}
+
+    def youzan_quantity(self, query: dict[str, str], body: str) -> dict[str, Any] | None:
+        if query.get("access_token") not in self.tokens:
+            return {"gw_err_resp": {"err_code": 4201, "err_msg": "token 不合法"}}
+        if self.youzan_error:
+            return {"gw_err_resp": dict(self.youzan_error)}
+        params = json.loads(body)
+        assert params["type"] in (0, 1)
+        listing = f"youzan:{params['item_id']}:{params['sku_id']}"
+        with self.lock:
+            self.youzan_types.append(params["type"])
+            if params["type"] == 0:
+                self.stock[listing] = params["quantity"]
+            else:
+                self.stock[listing] = max(0, self.stock.get(listing, 0) + params["quantity"])
+            if self.youzan_drop_after_apply:
+                self.youzan_drop_after_apply -= 1
+                return None
+        return {"success": True, "code": 200, "data": {"is_success": True}}
 
     def top(self, form: dict[str, str]) -> dict[str, Any]:
         sign = form.pop("sign")
@@ -107,8 +147,16 @@ def marketplace() -> Iterator[tuple[FakeMarketplace, str]]:
                 self.send_response(502)
                 self.end_headers()
                 return
+            answer: dict[str, Any] | None
             if url.path == "/router/rest":
                 answer = fake.top(dict(urllib.parse.parse_qsl(body)))
+            elif url.path == "/auth/token":
+                answer = fake.youzan_token(body)
+            elif url.path == "/api/youzan.item.quantity.update/3.0.0":
+                answer = fake.youzan_quantity(query, body)
+                if answer is None:  # applied, and the connection drops before the answer
+                    self.close_connection = True
+                    return
             else:
                 answer = fake.doudian(query, body)
             payload = json.dumps(answer).encode()
@@ -135,11 +183,13 @@ def world(resources: AppResources, base: str, sku: str) -> tuple[Inventory, Stoc
         locations={
             "tmall-flagship": Location(kind="channel", channel="tmall"),
             "doudian-shop": Location(kind="channel", channel="doudian", safety_stock=1),
+            "youzan-shop": Location(kind="channel", channel="youzan"),
             "wh": Location(kind="warehouse"),
         },
         listings={
             "tmall": {sku: Listing(item_id="612345678901", sku_id="4987654321001")},
             "doudian": {sku: Listing(item_id="3600000001", sku_id="1700000001")},
+            "youzan": {sku: Listing(item_id="520000001", sku_id="36000001")},
         },
     )
     store = DynamoInventoryStore(resources.clients("dynamodb"), resources.table("InventoryTable"))
@@ -147,11 +197,16 @@ def world(resources: AppResources, base: str, sku: str) -> tuple[Inventory, Stoc
     account = MarketplaceAccount(
         app_key="dev-app", app_secret=SECRET, access_token="dev-token", api_base=base
     )
+    checkpoints = resources.table("CheckpointsTable")
+    youzan = account.model_copy(update={"access_token": None, "shop_id": "91234"})
+    tokens = DynamoCredentialCache(resources.clients("dynamodb"), checkpoints)
     apis: dict[str, MarketplaceStock] = {
         "tmall": TmallStockApi(account.model_copy(update={"api_base": f"{base}/router/rest"})),
         "doudian": DoudianStockApi(account),
+        "youzan": YouzanStockApi(youzan, tokens),
     }
-    return inventory, StockPush(lambda: rules, apis.get)
+    attempts = DynamoPushAttempts(resources.clients("dynamodb"), checkpoints)
+    return inventory, StockPush(lambda: rules, apis.get, attempts)
 
 
 def run_handler(
@@ -223,3 +278,88 @@ def test_a_platform_outage_fails_the_record_and_a_refusal_is_set_aside(
     assert run_handler(push, stream.read(), monkeypatch) == {
         "batchItemFailures": []
     }  # refused for good: moved on
+
+
+YOUZAN_LISTING = "youzan:520000001:36000001"
+
+
+def test_youzan_pushes_are_incremental_and_a_redelivered_record_is_not_applied_twice(
+    app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base = marketplace
+    sku = f"LIP-{uuid.uuid4().hex[:6]}"
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
+    inventory, push = world(app_resources, base, sku)
+    for n, quantity in enumerate((6, 3, 2)):
+        inventory.apply(
+            "wms",
+            f"y{n}",
+            T0,
+            InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=quantity),
+        )
+    inventory.apply(
+        "pos", "s1", T0, InventoryMovement(kind="sale", sku=sku, location="youzan-shop", quantity=4)
+    )
+    records = stream.read()
+
+    assert run_handler(push, records, monkeypatch) == {"batchItemFailures": []}
+    assert fake.stock == {YOUZAN_LISTING: 7}
+    assert fake.youzan_types == [1, 1, 1, 1]  # incremental: +6 +3 +2 -4
+    assert fake.tokens_issued == 1  # one token, shared through the checkpoints table
+
+    # Youzan would add every delta again: the claims in the checkpoints table keep it from it
+    assert run_handler(push, records, monkeypatch) == {"batchItemFailures": []}
+    assert fake.stock == {YOUZAN_LISTING: 7} and len(fake.youzan_types) == 4
+
+
+def test_a_youzan_push_with_an_unknown_outcome_is_followed_by_setting_the_listing(
+    app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base = marketplace
+    sku = f"LIP-{uuid.uuid4().hex[:6]}"
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
+    inventory, push = world(app_resources, base, sku)
+    inventory.apply(
+        "wms", "y1", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=5)
+    )
+    records = stream.read()
+    fake.youzan_drop_after_apply = 1  # Youzan applies +5, the answer never arrives
+    assert run_handler(push, records, monkeypatch)["batchItemFailures"]
+    assert fake.stock == {YOUZAN_LISTING: 5}
+
+    # the retry cannot know whether +5 landed: it sets 5 instead of adding 5 again
+    assert run_handler(push, records, monkeypatch) == {"batchItemFailures": []}
+    assert fake.stock == {YOUZAN_LISTING: 5}
+    assert fake.youzan_types == [1, 0]
+
+    # an error answer says nothing was applied: the retry adds again, no set needed
+    fake.youzan_error = {"err_code": 500, "err_msg": "系统繁忙"}
+    inventory.apply(
+        "wms", "y2", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=2)
+    )
+    records = stream.read()
+    assert run_handler(push, records, monkeypatch)["batchItemFailures"]
+    fake.youzan_error = None
+    assert run_handler(push, records, monkeypatch) == {"batchItemFailures": []}
+    assert fake.stock == {YOUZAN_LISTING: 7}
+    assert fake.youzan_types == [1, 0, 1]
+
+
+def test_a_revoked_youzan_token_is_replaced_once_and_the_push_goes_through(
+    app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, base = marketplace
+    sku = f"LIP-{uuid.uuid4().hex[:6]}"
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
+    inventory, push = world(app_resources, base, sku)
+    inventory.apply(
+        "wms", "y1", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=3)
+    )
+    assert run_handler(push, stream.read(), monkeypatch) == {"batchItemFailures": []}
+    fake.tokens.clear()  # the shop re-authorized: the shared token is refused
+    inventory.apply(
+        "wms", "y2", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=1)
+    )
+    assert run_handler(push, stream.read(), monkeypatch) == {"batchItemFailures": []}
+    assert fake.stock == {YOUZAN_LISTING: 4}
+    assert fake.tokens_issued == 2

@@ -28,10 +28,11 @@ from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_inventory import DynamoInventoryStore, DynamoTransferStore
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
+from .adapters.dynamodb_push_attempts import DynamoPushAttempts
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
 from .adapters.event_sources import LambdaEventSources
-from .adapters.marketplace_stock import DoudianStockApi, TmallStockApi
+from .adapters.marketplace_stock import DoudianStockApi, TmallStockApi, YouzanStockApi
 from .adapters.messaging import KinesisChangeStream, KinesisPushStream, S3RawLanding, SqsEventQueue
 from .adapters.mysql_source import MySqlRowSource, MySqlSourceSecret
 from .adapters.outbound_queues import TRANSFER_DETAIL_TYPE, EventBusPublisher, SqsDeadLetters, SqsOutbox
@@ -91,6 +92,7 @@ from .settings import (
     RestoreSettings,
     RulesSettings,
     SidebarSettings,
+    StockPushSettings,
     SyncSettings,
     WebhookExtrasSettings,
     WebhookStreamSettings,
@@ -278,14 +280,18 @@ def promotion_mode() -> PromotionMode:
 @factory
 def stock_push() -> StockPush:
     rules, channels = rules_document(), credentials_document()
+    dynamodb, table = client("dynamodb"), settings(StockPushSettings).checkpoints_table
+    tokens = DynamoCredentialCache(dynamodb, table)
 
     def marketplace(channel: str) -> MarketplaceStock | None:
         account = channels().marketplace_stock.account(channel)
         if account is None:
             return None
+        if channel == "youzan":
+            return YouzanStockApi(account, tokens)
         return TmallStockApi(account) if channel == "tmall" else DoudianStockApi(account)
 
-    return StockPush(lambda: rules().inventory, marketplace)
+    return StockPush(lambda: rules().inventory, marketplace, DynamoPushAttempts(dynamodb, table))
 
 
 @factory

@@ -186,6 +186,11 @@ class SidebarSettings(CheckpointsTable):
     """The sidebar's WeCom tokens and JS-SDK tickets are shared in the checkpoints table."""
 
 
+class StockPushSettings(CheckpointsTable):
+    """Youzan's shared token and the claims of pushes it cannot dedupe live in the checkpoints
+    table."""
+
+
 class ChangeFeedSettings(EnvSettings):
     """The destination queues the change feed fans out to (empty: that destination is off)."""
 

@@ -10,6 +10,11 @@ stream record, so a retried push is applied once:
   (type 2 = incremental; outer_biz_key, hex only, is the idempotency key for incremental updates;
   reference/inventory.md 3.4, apiId 26178), SKUs in `sku_quantities` by `sku_id`.
 - Doudian `sku.syncStock`: `incremental: true` with `idempotent_id` (reference/inventory.md 3.4).
+- Youzan `youzan.item.quantity.update` 3.0.0: `type` 1 = incremental, 0 = full (the official Java
+  SDK's generated `YouzanItemQuantityUpdateParams`, and its C# port). It takes no idempotency key,
+  so each push is claimed before the call and confirmed after (`PushAttempts`): when an earlier
+  push of the listing may have been applied without being confirmed (a timeout, a crash), the next
+  one sets the listing to what it may sell (`type` 0) instead of adding to an unknown number.
 Which listing a SKU is on each channel is the rules' `inventory.listings`.
 """
 
@@ -19,22 +24,27 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, SecretStr, StringConstraints, model_validator
 
 from .inventory import Balance, InventoryRules, Listing
 
-PUSH_CHANNELS: Final = ("tmall", "doudian")
-PushChannel = Literal["tmall", "doudian"]
+PUSH_CHANNELS: Final = ("tmall", "doudian", "youzan")
+PushChannel = Literal["tmall", "doudian", "youzan"]
+# channels whose stock API takes an idempotency key; the others are claimed and confirmed
+KEYED_CHANNELS: Final = frozenset({"tmall", "doudian"})
 
 
 class MarketplaceAccount(BaseModel):
-    """One channel's API credentials (the channels secret's `marketplace_stock.<channel>`). The
-    session / access token is kept fresh by the operator (a shop's authorization)."""
+    """One channel's API credentials (the channels secret's `marketplace_stock.<channel>`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-    app_key: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    app_secret: SecretStr
-    access_token: SecretStr  # Tmall: the `session` key; Doudian: the shop's access_token
+    app_key: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # Youzan: client_id
+    app_secret: SecretStr  # Youzan: client_secret
+    # Tmall: the shop's `session` key; Doudian: the shop's access_token (both from the shop's
+    # authorization, renewed by the operator). Youzan needs none: its token is fetched and
+    # renewed from the client credentials and `shop_id`.
+    access_token: SecretStr | None = None
+    shop_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None  # Youzan kdt_id
     api_base: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] | None = None
 
 
@@ -42,6 +52,17 @@ class MarketplaceAccounts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     tmall: MarketplaceAccount | None = None
     doudian: MarketplaceAccount | None = None
+    youzan: MarketplaceAccount | None = None
+
+    @model_validator(mode="after")
+    def _what_each_channel_needs(self) -> MarketplaceAccounts:
+        for channel in ("tmall", "doudian"):
+            account = getattr(self, channel)
+            if account is not None and account.access_token is None:
+                raise ValueError(f"{channel} needs the shop's access_token")
+        if self.youzan is not None and self.youzan.shop_id is None:
+            raise ValueError("youzan needs shop_id (the shop's kdt_id)")
+        return self
 
     def account(self, channel: str) -> MarketplaceAccount | None:
         return getattr(self, channel, None) if channel in PUSH_CHANNELS else None
@@ -88,3 +109,20 @@ def stock_change(
 
 def listing_of(rules: InventoryRules, change: StockChange) -> Listing | None:
     return rules.listings.get(change.channel, {}).get(change.sku)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingUpdate:
+    """What is sent for a change: add `change.delta`, or (absolute) set `change.available`."""
+
+    change: StockChange
+    absolute: bool = False
+
+    @property
+    def quantity(self) -> int:
+        return self.change.available if self.absolute else self.change.delta
+
+
+def listing_key(change: StockChange) -> str:
+    """One claim record per channel allocation and SKU (its pushes are in stream order)."""
+    return f"stock-push#{change.channel}#{change.location}#{change.sku}"

@@ -25,7 +25,7 @@ from ..domain.inventory import (
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.profile import EventRecord, Profile
-from ..domain.stock_push import StockChange
+from ..domain.stock_push import ListingUpdate
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +460,13 @@ class EventPublisher(Protocol):
 
 # --- marketplace stock APIs ------------------------------------------------------------------------
 class MarketplaceUnavailable(RuntimeError):
-    """Transient (network, 5xx, limits, unknown answers): retry; pushes are idempotent by key."""
+    """Transient (network, 5xx, limits, unknown answers): retry. `maybe_applied` is False when
+    the platform answered that it did not apply the request (an error answer), True when the
+    outcome is unknown (no answer, a timeout, a 5xx)."""
+
+    def __init__(self, message: str, *, maybe_applied: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class MarketplaceRejected(ValueError):
@@ -468,4 +474,30 @@ class MarketplaceRejected(ValueError):
 
 
 class MarketplaceStock(Protocol):
-    def push(self, change: StockChange, listing: Listing) -> None: ...
+    # whether the platform dedupes by the update's idempotency key (else pushes are claimed)
+    keyed: bool
+
+    def push(self, update: ListingUpdate, listing: Listing) -> None: ...
+
+
+PushClaim = Literal["clear", "uncertain", "done"]
+
+
+class PushAttempts(Protocol):
+    """Claims of pushes to a platform without idempotency keys, per listing, ordered by the
+    stream record's sequence number (a listing's records come in order)."""
+
+    def begin(self, key: str, sequence: int) -> PushClaim:
+        """Claim the push of record `sequence`: "done" when it (or a later one) was settled
+        already (a redelivered record), "uncertain" when an earlier push may have been applied
+        without being settled, else "clear"."""
+        ...
+
+    def settle(self, key: str, sequence: int) -> None:
+        """Record `sequence` is done with (applied, or refused for good)."""
+        ...
+
+    def release(self, key: str, sequence: int) -> None:
+        """The platform answered that it did not apply the push: nothing is uncertain, and the
+        record is still to be pushed."""
+        ...
