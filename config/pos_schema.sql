@@ -35,3 +35,17 @@ CREATE TABLE IF NOT EXISTS pos.orders (
   KEY orders_by_updated_at (updated_at, order_no),
   KEY orders_by_member (member_no)
 ) ENGINE=InnoDB;
+
+-- Stock on hand per store and SKU. Each row change is the POS's count for that SKU there: the
+-- shipped mapping applies it to the inventory ledger as a `count` versioned by updated_at (hence
+-- microseconds), or, with `"report_only": true` in a mapping of your own, keeps it as the POS's
+-- reported stock for reconciliation. `store` holds the location's name in the rules' inventory
+-- locations; a POS with codes of its own maps them with stock.location_codes.
+CREATE TABLE IF NOT EXISTS pos.stock (
+  store      VARCHAR(64)  NOT NULL COMMENT 'location name, e.g. store-xuhui',
+  sku        VARCHAR(64)  NOT NULL,
+  qty        INT          NOT NULL COMMENT 'units on hand, as the POS counts them',
+  updated_at DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (store, sku),
+  KEY stock_by_updated_at (updated_at, store, sku)
+) ENGINE=InnoDB;

@@ -32,7 +32,8 @@ def mariadb(mariadb: MariaDB) -> MariaDB:
 def stack(mariadb: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     rules = json.loads((ROOT / "config" / "rules.dev.json").read_text())
     rules["incremental_pull"] = [
-        {"table": "pos.members", "primary_key": ["member_no"], "last_modified_column": "updated_at"}
+        {"table": "pos.members", "primary_key": ["member_no"], "last_modified_column": "updated_at"},
+        {"table": "pos.stock", "primary_key": ["store", "sku"], "last_modified_column": "updated_at"},
     ]
     path = tmp_path_factory.mktemp("rules") / "rules.json"
     path.write_text(json.dumps(rules))
@@ -161,3 +162,29 @@ def test_a_tmall_trade_out_of_stock_at_the_warehouse_goes_to_the_nearest_store_t
     assert available == {"store-xuhui": 2, "store-pudong": 0}  # 3 - 1 safety stock; 3 - 2 held - 1
     status, _ = stack.call("POST", f"/inventory/transfers/{first_id}/ack", {"status": "shipped"})
     assert status == 409  # a rejected instruction cannot be shipped
+
+
+def test_pos_stock_rows_become_counts_of_the_stores_on_hand_stock(stack, mariadb):
+    """The shipped pos.stock mapping: each row change is the POS's count for the SKU at its store,
+    applied by the inventory lane; re-reading the same rows changes nothing."""
+    sku = f"POS-{time.time_ns() % 10**9}"
+
+    def on_hand() -> int | None:
+        status, stock = stack.call("GET", f"/inventory/{sku}")
+        if status != 200:
+            return None
+        found = [e["on_hand"] for e in stock["locations"] if e["location"] == "store-hangzhou"]
+        return found[0] if found else None
+
+    mariadb.execute("INSERT INTO pos.stock (store, sku, qty) VALUES ('store-hangzhou', %s, 6)", (sku,))
+    assert stack.scrm("schedule", "IncrementalPullFunction").returncode == 0
+    wait_for(timeout=30.0, interval=0.2, predicate=lambda: on_hand() == 6)
+
+    mariadb.execute("UPDATE pos.stock SET qty = 4 WHERE store = 'store-hangzhou' AND sku = %s", (sku,))
+    assert stack.scrm("schedule", "IncrementalPullFunction").returncode == 0
+    wait_for(timeout=30.0, interval=0.2, predicate=lambda: on_hand() == 4)
+    assert stack.scrm("schedule", "IncrementalPullFunction").returncode == 0  # the overlap re-read
+    status, history = stack.call("GET", f"/inventory/{sku}/locations/store-hangzhou/movements")
+    assert status == 200
+    assert [(m["kind"], m["quantity"]) for m in history["movements"]] == [("count", 4), ("count", 6)]
+    assert on_hand() == 4

@@ -69,3 +69,26 @@ def test_a_pos_member_and_order_map_to_events(mariadb):
     assert order_event.order.total == Decimal("259.00")
     assert [line.sku for line in order_event.order.lines] == ["LIP-RED-01"]
     assert order_event.order.created_at == datetime(2026, 11, 2, 6, 5, 11, tzinfo=UTC)
+
+
+def test_a_pos_stock_row_maps_to_a_count_versioned_by_its_update_time(mariadb):
+    mariadb.execute(
+        "INSERT INTO stock (store, sku, qty, updated_at) VALUES (%s, %s, %s, %s)",
+        ("store-xuhui", "LIP-RED-01", 12, "2026-12-03 10:00:00.123456"),
+        database="pos",
+    )
+    row = read_row(mariadb, "SELECT * FROM stock WHERE store = 'store-xuhui' AND sku = %s", "LIP-RED-01")
+    committed = datetime(2026, 12, 3, 2, 0, 1, tzinfo=UTC)
+    (count,) = events_for_change(
+        RowChange("pos", "stock", "insert", row, None, committed, "1:3"), RULES.table_mapping("pos.stock")
+    )
+    assert count.type == "inventory" and count.identifiers == []
+    movement = count.inventory
+    assert (movement.kind, movement.sku, movement.location, movement.quantity) == (
+        "count",
+        "LIP-RED-01",
+        "store-xuhui",
+        12,
+    )
+    # DATETIME(6) keeps the microseconds, so two changes in one millisecond still order
+    assert movement.source_version == 1_796_263_200_123_456  # 2026-12-03T02:00:00.123456Z

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from scrm_sync.adapters.dynamodb_inventory import DynamoInventoryStore
+from scrm_sync.adapters.memory import InMemoryChangeLedger, InMemoryProfileRepository
 from scrm_sync.domain.inventory import (
     InventoryMovement,
     InventoryRules,
@@ -17,9 +18,13 @@ from scrm_sync.domain.inventory import (
     SnapshotItem,
     StockSnapshot,
 )
+from scrm_sync.domain.rules import load_rules
+from scrm_sync.services.cdc import CdcSync
 from scrm_sync.services.inventory import Inventory
 from scrm_sync.services.reconciliation import StockReconciliation
+from scrm_sync.services.sync import ProfileSync
 
+from tests.cdc_factories import change
 from tests.integration.conftest import AppResources, load_function
 from tests.lambda_context import LambdaContext
 from tests.unit.template.sam import TEMPLATE
@@ -110,3 +115,51 @@ def test_sources_the_rules_trust_are_corrected_with_count_events(app_resources: 
     assert [(m["kind"], m["source"]) for m in history if m["source"] == "reconciliation"] == [
         ("count", "reconciliation")
     ]
+
+
+def test_report_only_pos_stock_rows_are_compared_sku_by_sku_at_each_rows_time(
+    app_resources: AppResources,
+) -> None:
+    """A POS stock table mapped `report_only`: each row change is that SKU's reported stock,
+    kept beside the other SKUs' rows (not replacing them), the newest version per SKU."""
+    prefix = uuid.uuid4().hex[:6]
+    inventory, reconciliation = services(app_resources)
+    for n in range(3):
+        movement = InventoryMovement(kind="receipt", sku=f"{prefix}-{n}", location="store-xuhui", quantity=10)
+        inventory.apply("wms", f"r-{prefix}-{n}", T0, movement)
+    later_sale = InventoryMovement(kind="sale", sku=f"{prefix}-1", location="store-xuhui", quantity=4)
+    inventory.apply("pos", f"s-{prefix}", T0 + timedelta(hours=1), later_sale)
+    rules = load_rules(
+        {
+            "table_mappings": {
+                "pos.stock": {
+                    "source": "pos",
+                    "kind": "stock",
+                    "primary_key": ["store", "sku"],
+                    "modified_column": "updated_at",
+                    "timezone": "UTC",
+                    "stock": {"sku": "sku", "quantity": "qty", "location": "store", "report_only": True},
+                }
+            },
+            "inventory": {"locations": {"store-xuhui": {}}},
+        }
+    )
+    cdc = CdcSync(
+        ProfileSync(InMemoryProfileRepository(), lambda: rules),
+        lambda: rules,
+        InMemoryChangeLedger(),
+        stock_reports=reconciliation,
+    )
+
+    def row(n: int, qty: int, minute: int) -> dict[str, object]:
+        updated = (T0 + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return {"store": "store-xuhui", "sku": f"{prefix}-{n}", "qty": qty, "updated_at": updated}
+
+    cdc.apply(change("pos.stock", "insert", row(0, 10, 1)))
+    cdc.apply(change("pos.stock", "insert", row(1, 10, 2)))  # before the sale: agrees
+    cdc.apply(change("pos.stock", "insert", row(2, 7, 5)))  # three short
+    cdc.apply(change("pos.stock", "update", row(2, 8, 3), before=row(2, 7, 5)))  # older: kept out
+    run = reconciliation.run()
+    mine = [d for d in run.overall.differences if d.sku.startswith(prefix)]
+    assert [(d.sku, d.reported, d.ledger) for d in mine] == [(f"{prefix}-2", 7, 10)]
+    assert run.by_location["store-xuhui"].compared >= 3

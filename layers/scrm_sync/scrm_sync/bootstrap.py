@@ -372,7 +372,7 @@ def audit() -> AuditTrail:
 @factory
 def cdc() -> CdcSync:
     ledger = DynamoChangeLedger(client("dynamodb"), settings(CdcSettings).idempotency_table)
-    return CdcSync(sync(), rules_document(), ledger, inventory_queue())
+    return CdcSync(sync(), rules_document(), ledger, inventory_queue(), reconciliation())
 
 
 @factory

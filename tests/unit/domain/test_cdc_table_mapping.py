@@ -288,6 +288,7 @@ def test_every_default_mapping_is_valid_and_deletes_by_kind():
         "sys_info.jdp_tb_trade": "cancel_order",
         "pos.members": "detach_identifiers",
         "pos.orders": "cancel_order",
+        "pos.stock": "ignore",
     }
 
 

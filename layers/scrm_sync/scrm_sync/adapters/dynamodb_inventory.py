@@ -196,11 +196,15 @@ class DynamoInventoryStore:
             _pause(attempt)
         raise ConcurrentChange(f"{sku} at {location} kept changing while reconciled")
 
-    def put_snapshot(self, snapshot: StockSnapshot) -> bool:
+    def put_snapshot(self, snapshot: StockSnapshot, per_sku: bool = False) -> bool:
         """Keep a source's snapshot unless a newer version is kept already (False then)."""
+        scope = f"{snapshot.source}#{snapshot.location}"
+        if per_sku:
+            (only,) = snapshot.items
+            scope = f"{scope}#{only.sku}"
         item = {
             "pk": "SNAPSHOTS",
-            "sk": f"{snapshot.source}#{snapshot.location}",
+            "sk": scope,
             "source": snapshot.source,
             "location": snapshot.location,
             "version": snapshot.version,

@@ -96,6 +96,14 @@ DEFAULT_TABLE_MAPPINGS: dict[str, dict[str, Any]] = {
             "lines": "lines",
         },
     },
+    # the POS's stock on hand: each row change is a count for the inventory lane
+    "pos.stock": {
+        "source": "pos",
+        "kind": "stock",
+        "primary_key": ["store", "sku"],
+        "modified_column": "updated_at",
+        "stock": {"sku": "sku", "quantity": "qty", "location": "store"},
+    },
 }
 
 DEFAULT_SOURCE_RANK: dict[str, int] = {

@@ -10,6 +10,11 @@ document, so `trade.receiver_mobile` reaches into the JSON text of `jdp_response
 Each change maps to at most one event, with an id derived from the table, the primary key and
 the change's position at the source: a change delivered twice maps to the same event id (and
 services/cdc.py applies a change once).
+
+A `stock` table (a store POS's or an ERP's stock per SKU and location) names no customer: each
+row is what the source counts for one SKU at one location, either applied to the ledger as a
+versioned `count` (the source is the authority for that location) or, with `report_only`, kept
+as the source's reported stock that reconciliation compares with the ledger.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,11 +32,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .cdc import MalformedChange, RowChange
-from .events import IDENTIFIERS_REMOVED, CanonicalEvent, Order, OrderLine, SourceName
+from .events import IDENTIFIERS_REMOVED, INVENTORY, CanonicalEvent, Order, OrderLine, SourceName
 from .identifiers import IDENTIFIER_TYPES, SCOPE_REQUIRED
+from .inventory import LocationCode, SnapshotItem, StockSnapshot
 from .mapping import FieldRule, apply_rules, value_at
 
-TableKind = Literal["member", "order", "jdp_tb_trade"]
+TableKind = Literal["member", "order", "jdp_tb_trade", "stock"]
 DeleteAction = Literal["detach_identifiers", "cancel_order", "ignore"]
 
 DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
@@ -47,6 +53,7 @@ _SCOPE_REFERENCE = re.compile(r"\{([^{}]+)\}")
 _ORDER_KINDS: Final = frozenset({"order", "jdp_tb_trade"})
 _LINE_FIELDS: Final = frozenset(OrderLine.model_fields)
 _MASK = "*"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Model(BaseModel):
@@ -108,6 +115,28 @@ class OrderColumns(_Model):
         return rules
 
 
+class StockColumns(_Model):
+    """Where a stock row's fields are (paths), for tables of kind `stock`."""
+
+    sku: str
+    quantity: str  # units on hand at the location, as the source counts them
+    location: str | None = None  # the column naming the location (a store code)...
+    fixed_location: LocationCode | None = None  # ...or one location for the whole table
+    # the source's codes -> the ledger's location names (a code not listed is used as it is)
+    location_codes: dict[str, LocationCode] = Field(default_factory=dict)
+    # an integer that grows with every change of the row (a row version or change counter); when
+    # absent, the mapping's modified_column (as microseconds) orders the source's counts
+    version: str | None = None
+    # keep rows as the source's reported stock for reconciliation instead of applying them
+    report_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_location(self) -> StockColumns:
+        if (self.location is None) == (self.fixed_location is None):
+            raise ValueError("name either 'location' (a column) or 'fixed_location'")
+        return self
+
+
 class TableMapping(_Model):
     source: SourceName  # the canonical source name, which sets the field precedence rank
     kind: TableKind
@@ -115,9 +144,10 @@ class TableMapping(_Model):
     timezone: str = DEFAULT_TIMEZONE  # of naive DATETIME values
     modified_column: str | None = None  # the row's own last-change time, used as occurred_at
     json_columns: tuple[str, ...] = ()
-    identifiers: dict[str, IdentifierColumn] = Field(min_length=1)
+    identifiers: dict[str, IdentifierColumn] = Field(default_factory=dict)  # none for stock tables
     attributes: tuple[FieldRule, ...] = ()
     order: OrderColumns | None = None
+    stock: StockColumns | None = None
     on_delete: DeleteAction
     # a value containing "*" is a masked copy (138****8000, 王**): never an identifier, and
     # never written over a real attribute value
@@ -128,7 +158,14 @@ class TableMapping(_Model):
     def _default_delete_action(cls, data: Any) -> Any:
         if isinstance(data, Mapping) and data.get("on_delete") is None:
             kind = data.get("kind")
-            return {**data, "on_delete": "cancel_order" if kind in _ORDER_KINDS else "detach_identifiers"}
+            action = (
+                "cancel_order"
+                if kind in _ORDER_KINDS
+                else "ignore"  # a deleted stock row is a SKU no longer listed there, not zero stock
+                if kind == "stock"
+                else "detach_identifiers"
+            )
+            return {**data, "on_delete": action}
         return data
 
     @field_validator("timezone")
@@ -150,12 +187,29 @@ class TableMapping(_Model):
 
     @model_validator(mode="after")
     def _order_fields_match_kind(self) -> TableMapping:
+        if self.kind == "stock":
+            return self._stock_table()
+        if not self.identifiers:
+            raise ValueError(f"a {self.kind} table needs at least one identifier column")
+        if self.stock is not None:
+            raise ValueError("only a stock table has 'stock' columns")
         if self.kind in _ORDER_KINDS and self.order is None:
             raise ValueError(f"a {self.kind} table needs 'order' columns")
         if self.kind == "member" and self.order is not None:
             raise ValueError("a member table has no 'order' columns")
         if self.on_delete == "cancel_order" and self.order is None:
             raise ValueError("on_delete 'cancel_order' needs 'order' columns")
+        return self
+
+    def _stock_table(self) -> TableMapping:
+        if self.stock is None:
+            raise ValueError("a stock table needs 'stock' columns")
+        if self.identifiers or self.attributes or self.order is not None:
+            raise ValueError("a stock table names no customer: no identifiers, attributes or order")
+        if self.on_delete != "ignore":
+            raise ValueError("a stock table's deleted rows are ignored (on_delete 'ignore')")
+        if self.stock.version is None and self.modified_column is None:
+            raise ValueError("a stock table needs stock.version or modified_column to order its counts")
         return self
 
     @property
@@ -170,6 +224,7 @@ class MappedChange:
     unchanged: bool = False  # an update that changed no mapped value
     without_identifiers: bool = False  # no identifier value to link it by (absent or masked)
     field_errors: tuple[str, ...] = ()  # paths whose values could not be used (never the values)
+    reported: StockSnapshot | None = None  # a report_only stock row: the source's reported stock
 
 
 def events_for_change(change: RowChange, mapping: TableMapping) -> list[CanonicalEvent]:
@@ -181,6 +236,8 @@ def map_change(change: RowChange, mapping: TableMapping) -> MappedChange:
     read: a primary key, order id or JSON column that is missing or not JSON)."""
     document = row_document(change.row, mapping)
     event_id = change_event_id(change.table_key, _primary_key_text(document, mapping), change.position)
+    if mapping.stock is not None:
+        return _stock_change(change, mapping, mapping.stock, document, event_id)
     errors: list[str] = []
     content = _content(document, mapping, errors)
     event_type: str
@@ -415,6 +472,110 @@ def _primary_key_text(document: Mapping[str, Any], mapping: TableMapping) -> str
             raise MalformedChange(f"primary key {path} is missing")
         parts.append(value)
     return ",".join(parts)
+
+
+# -- stock tables ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _StockRow:
+    sku: str
+    location: str
+    quantity: int
+
+
+def _stock_change(
+    change: RowChange,
+    mapping: TableMapping,
+    columns: StockColumns,
+    document: Mapping[str, Any],
+    event_id: str,
+) -> MappedChange:
+    if change.operation == "delete":
+        return MappedChange(event_id, [])
+    row = _stock_row(document, columns)
+    if change.operation == "update" and change.before is not None:
+        try:
+            if _stock_row(row_document(change.before, mapping), columns) == row:
+                return MappedChange(event_id, [], unchanged=True)
+        except MalformedChange:
+            pass  # an unreadable before-image: treat the change as a change
+    errors: list[str] = []
+    taken_at = _occurred_at(document, mapping, change, errors)
+    version = _stock_version(document, mapping, columns, taken_at)
+    try:
+        if columns.report_only:
+            reported = StockSnapshot(
+                source=mapping.source,
+                location=row.location,
+                version=version,
+                taken_at=taken_at,
+                items=[SnapshotItem(sku=row.sku, quantity=row.quantity)],
+            )
+            return MappedChange(event_id, [], field_errors=tuple(errors), reported=reported)
+        event = CanonicalEvent.model_validate(
+            {
+                "event_id": event_id,
+                "source": mapping.source,
+                "type": INVENTORY,
+                "occurred_at": taken_at,
+                "inventory": {
+                    "kind": "count",
+                    "sku": row.sku,
+                    "location": row.location,
+                    "quantity": row.quantity,
+                    "source_version": version,
+                },
+            }
+        )
+    except ValidationError as exc:
+        raise MalformedChange(f"not a valid stock row: {_locations(exc)}") from None
+    return MappedChange(event_id, [event], field_errors=tuple(errors))
+
+
+def _stock_row(document: Mapping[str, Any], columns: StockColumns) -> _StockRow:
+    sku = _text(value_at(document, columns.sku))
+    if sku is None:
+        raise MalformedChange(f"stock sku {columns.sku} is missing")
+    if columns.location is not None:
+        code = _text(value_at(document, columns.location))
+        if code is None:
+            raise MalformedChange(f"stock location {columns.location} is missing")
+        location = columns.location_codes.get(code, code)
+    else:
+        assert columns.fixed_location is not None
+        location = columns.fixed_location
+    quantity = _whole_number(value_at(document, columns.quantity))
+    if quantity is None or quantity < 0:
+        # a negative count (a POS that sold before the receipt was booked) is no count either
+        raise MalformedChange(f"stock quantity {columns.quantity} is not a whole number >= 0")
+    return _StockRow(sku, location, quantity)
+
+
+def _stock_version(
+    document: Mapping[str, Any], mapping: TableMapping, columns: StockColumns, taken_at: datetime
+) -> int:
+    if columns.version is not None:
+        version = _whole_number(value_at(document, columns.version))
+        if version is None or version < 0:
+            raise MalformedChange(f"stock version {columns.version} is not a whole number >= 0")
+        return version
+    if (
+        mapping.modified_column is None
+        or _moment(value_at(document, mapping.modified_column), mapping.zone) is None
+    ):
+        raise MalformedChange(f"stock row has no readable {mapping.modified_column} to order it by")
+    # microseconds since the epoch: a later change of the row is a larger version
+    return (taken_at - _EPOCH) // timedelta(microseconds=1)  # exact, unlike float seconds
+
+
+def _whole_number(value: Any) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    return int(number) if number.is_finite() and number == number.to_integral_value() else None
 
 
 # -- value conversions ----------------------------------------------------------------------------

@@ -433,9 +433,18 @@ class InventoryStore(Protocol):
 
     def on_hand_at(self, sku: str, location: str, moment: datetime) -> int: ...
 
-    def put_snapshot(self, snapshot: StockSnapshot) -> bool: ...
+    def put_snapshot(self, snapshot: StockSnapshot, per_sku: bool = False) -> bool:
+        """Keep a source's snapshot at a location (per_sku: one per SKU there, as a stock table's
+        rows report it) unless a newer version is kept already (False then)."""
+        ...
 
     def snapshots(self) -> list[StockSnapshot]: ...
+
+
+class StockReports(Protocol):
+    def accept_row(self, row: StockSnapshot) -> bool:
+        """Keep one SKU's reported stock (a stock table's row; raises UnknownLocation)."""
+        ...
 
 
 class TransferStore(Protocol):

@@ -56,6 +56,13 @@ class StockReconciliation:
             raise UnknownLocation([snapshot.location])
         return self._store.put_snapshot(snapshot)
 
+    def accept_row(self, row: StockSnapshot) -> bool:
+        """Keep one SKU's reported stock (a stock table's row, a one-item snapshot) for the next
+        run, beside the source's other SKUs there; False when a newer one is kept already."""
+        if row.location not in self._rules().locations:
+            raise UnknownLocation([row.location])
+        return self._store.put_snapshot(row, per_sku=True)
+
     def run(self) -> ReconciliationRun:
         rules = self._rules()
         result = ReconciliationRun()
