@@ -20,6 +20,8 @@ from typing import Any
 SECRET = "dev-marketplace-secret-not-real"
 APP_KEY = "dev-app"
 YOUZAN_SHOP_ID = "91234"
+DOUDIAN_SHOP_ID = "4463798"
+FIXED_DOUDIAN_TOKEN = "dev-token"  # an access_token configured as it is (not fetched)
 
 
 class FakeMarketplace:
@@ -33,6 +35,8 @@ class FakeMarketplace:
         self.fail_next = 0
         self.top_error: dict[str, Any] | None = None
         self.lock = threading.Lock()
+        self.doudian_tokens: set[str] = set()
+        self.doudian_tokens_issued = 0
         # Youzan
         self.tokens: set[str] = set()
         self.youzan_types: list[int] = []
@@ -98,6 +102,16 @@ class FakeMarketplace:
         ).hexdigest()
         assert query["sign"] == expected and query["sign_method"] == "hmac-sha256", "Doudian signature"
         params = json.loads(body)
+        if query["method"] == "token.create":
+            assert query["param_json"] == body and "access_token" not in query
+            assert params == {"code": "", "grant_type": "authorization_self", "shop_id": DOUDIAN_SHOP_ID}
+            with self.lock:
+                self.doudian_tokens_issued += 1
+                token = f"dd-{self.doudian_tokens_issued}-{uuid.uuid4().hex[:8]}"
+                self.doudian_tokens.add(token)
+            return {"code": 10000, "msg": "success", "data": {"access_token": token, "expires_in": 604800}}
+        if query["access_token"] not in self.doudian_tokens | {FIXED_DOUDIAN_TOKEN}:
+            return {"code": 30002, "err_no": 30002, "message": "access_token已过期"}
         assert params["incremental"] is True
         self._apply(
             f"doudian:{params['product_id']}:{params['sku_id']}", params["stock_num"], params["idempotent_id"]

@@ -29,7 +29,14 @@ from scrm_sync.services.ports import MarketplaceStock
 from scrm_sync.services.stock_push import StockPush
 
 from tests.dynamodb_streams import StreamTail
-from tests.fake_marketplaces import SECRET, YOUZAN_SHOP_ID, FakeMarketplace, serve_marketplace
+from tests.fake_marketplaces import (
+    DOUDIAN_SHOP_ID,
+    FIXED_DOUDIAN_TOKEN,
+    SECRET,
+    YOUZAN_SHOP_ID,
+    FakeMarketplace,
+    serve_marketplace,
+)
 from tests.integration.conftest import AppResources, load_function
 from tests.lambda_context import LambdaContext
 
@@ -42,7 +49,9 @@ def marketplace() -> Iterator[tuple[FakeMarketplace, str]]:
         yield served
 
 
-def world(resources: AppResources, base: str, sku: str) -> tuple[Inventory, StockPush]:
+def world(
+    resources: AppResources, base: str, sku: str, doudian_shop_id: str | None = None
+) -> tuple[Inventory, StockPush]:
     rules = InventoryRules(
         locations={
             "tmall-flagship": Location(kind="channel", channel="tmall"),
@@ -59,14 +68,19 @@ def world(resources: AppResources, base: str, sku: str) -> tuple[Inventory, Stoc
     store = DynamoInventoryStore(resources.clients("dynamodb"), resources.table("InventoryTable"))
     inventory = Inventory(store, lambda: rules)
     account = MarketplaceAccount(
-        app_key="dev-app", app_secret=SECRET, access_token="dev-token", api_base=base
+        app_key="dev-app", app_secret=SECRET, access_token=FIXED_DOUDIAN_TOKEN, api_base=base
     )
     checkpoints = resources.table("CheckpointsTable")
     youzan = account.model_copy(update={"access_token": None, "shop_id": YOUZAN_SHOP_ID})
     tokens = DynamoCredentialCache(resources.clients("dynamodb"), checkpoints)
     apis: dict[str, MarketplaceStock] = {
         "tmall": TmallStockApi(account.model_copy(update={"api_base": f"{base}/router/rest"})),
-        "doudian": DoudianStockApi(account),
+        "doudian": DoudianStockApi(
+            account.model_copy(update={"access_token": None, "shop_id": doudian_shop_id})
+            if doudian_shop_id
+            else account,
+            tokens,
+        ),
         "youzan": YouzanStockApi(youzan, tokens),
     }
     attempts = DynamoPushAttempts(resources.clients("dynamodb"), checkpoints)
@@ -227,3 +241,30 @@ def test_a_revoked_youzan_token_is_replaced_once_and_the_push_goes_through(
     assert run_handler(push, stream.read(), monkeypatch) == {"batchItemFailures": []}
     assert fake.stock == {YOUZAN_LISTING: 4}
     assert fake.tokens_issued == 2
+
+
+def test_a_doudian_self_use_app_fetches_its_token_and_replaces_it_when_refused(
+    app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With shop_id and no access_token, the Doudian token comes from token.create, is shared
+    through the checkpoints table, and is created again when Doudian refuses it."""
+    fake, base = marketplace
+    sku = f"LIP-{uuid.uuid4().hex[:6]}"
+    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
+    inventory, push = world(app_resources, base, sku, doudian_shop_id=DOUDIAN_SHOP_ID)
+    for n in range(2):
+        inventory.apply(
+            "wms",
+            f"d{n}",
+            T0,
+            InventoryMovement(kind="receipt", sku=sku, location="doudian-shop", quantity=4),
+        )
+    assert run_handler(push, stream.read(), monkeypatch) == {"batchItemFailures": []}
+    assert fake.doudian_tokens_issued == 1
+    fake.doudian_tokens.clear()  # expired early
+    inventory.apply(
+        "wms", "d2", T0, InventoryMovement(kind="receipt", sku=sku, location="doudian-shop", quantity=1)
+    )
+    assert run_handler(push, stream.read(), monkeypatch) == {"batchItemFailures": []}
+    assert fake.doudian_tokens_issued == 2
+    assert fake.stock == {"doudian:3600000001:1700000001": 9 - 1}  # safety stock 1

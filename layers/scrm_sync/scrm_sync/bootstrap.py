@@ -289,7 +289,7 @@ def stock_push() -> StockPush:
             return None
         if channel == "youzan":
             return YouzanStockApi(account, tokens)
-        return TmallStockApi(account) if channel == "tmall" else DoudianStockApi(account)
+        return TmallStockApi(account) if channel == "tmall" else DoudianStockApi(account, tokens)
 
     return StockPush(lambda: rules().inventory, marketplace, DynamoPushAttempts(dynamodb, table))
 

@@ -40,11 +40,12 @@ class MarketplaceAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     app_key: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # Youzan: client_id
     app_secret: SecretStr  # Youzan: client_secret
-    # Tmall: the shop's `session` key; Doudian: the shop's access_token (both from the shop's
-    # authorization, renewed by the operator). Youzan needs none: its token is fetched and
-    # renewed from the client credentials and `shop_id`.
+    # Tmall: the shop's `session` key (from the shop's authorization, renewed by the operator).
+    # Doudian and Youzan self-use apps need none: with `shop_id` their token is fetched and
+    # renewed from the app credentials (Doudian token.create, Youzan /auth/token).
     access_token: SecretStr | None = None
-    shop_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None  # Youzan kdt_id
+    # Doudian shop_id / Youzan kdt_id
+    shop_id: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")] | None = None
     api_base: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$")] | None = None
 
 
@@ -56,10 +57,11 @@ class MarketplaceAccounts(BaseModel):
 
     @model_validator(mode="after")
     def _what_each_channel_needs(self) -> MarketplaceAccounts:
-        for channel in ("tmall", "doudian"):
-            account = getattr(self, channel)
-            if account is not None and account.access_token is None:
-                raise ValueError(f"{channel} needs the shop's access_token")
+        if self.tmall is not None and self.tmall.access_token is None:
+            raise ValueError("tmall needs the shop's access_token (its session key)")
+        doudian = self.doudian
+        if doudian is not None and doudian.access_token is None and doudian.shop_id is None:
+            raise ValueError("doudian needs shop_id (or a fixed access_token)")
         if self.youzan is not None and self.youzan.shop_id is None:
             raise ValueError("youzan needs shop_id (the shop's kdt_id)")
         return self
