@@ -1,4 +1,5 @@
-"""Profiles table stream -> per-profile tamper-evident audit chain.
+"""Profiles table stream -> per-profile tamper-evident audit chain (and, when an erasure deletes
+a profile, the erasure's entry and the removal of the chain's content; services/audit.py).
 
 Stream records of one profile arrive in order; they are chained strictly in that order: the
 first failure stops the batch (InOrderBatchProcessor) and it and every later record are reported,
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.dynamo_codec import from_item
 from scrm_sync.adapters.dynamodb import PROFILE_SK
 from scrm_sync.bootstrap import audit
-from scrm_sync.domain.audit import profile_changes
+from scrm_sync.domain.audit import ERASED, profile_changes
 from scrm_sync.entrypoints.batch import InOrderBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 
@@ -38,7 +39,12 @@ def record_handler(record: DynamoDBRecord) -> None:
     changes = profile_changes(from_item(stream.get("OldImage", {})), from_item(stream.get("NewImage", {})))
     trail = audit()
     for index, change in enumerate(changes):
-        trail.record(profile_id, change, f"{stream['SequenceNumber']}/{index:03d}")
+        position = f"{stream['SequenceNumber']}/{index:03d}"
+        if change["kind"] == ERASED:  # the profile was erased: record it, remove the content
+            redacted = trail.erase(profile_id, change, position)
+            metrics.add_metric("AuditEntriesRedacted", MetricUnit.Count, len(redacted))
+        else:
+            trail.record(profile_id, change, position)
     metrics.add_metric("AuditEntriesAppended", MetricUnit.Count, len(changes))
 
 

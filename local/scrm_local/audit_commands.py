@@ -1,4 +1,6 @@
-"""`scrm audit verify <profile_id>`: check a profile's audit chain in the running local stack."""
+"""`scrm audit verify <profile_id>`: check a profile's audit chain in the running local stack;
+`scrm audit migrate`: rewrite every chain still in format 1 in the current format (the one an
+erasure can remove content from without breaking the chain; domain/audit.py)."""
 
 from __future__ import annotations
 
@@ -59,3 +61,16 @@ def verify_and_report(trail: AuditTrail, profile_id: str) -> int:
         print(f"scrm: the audit chain of {profile_id} is broken: {report.problem}", file=sys.stderr)
         return EXIT_BROKEN
     return EXIT_INTACT
+
+
+@command(
+    "audit",
+    "migrate",
+    help="Rewrite every verified audit chain still in format 1 in the current format.",
+)
+def audit_migrate(_args: argparse.Namespace) -> int:
+    """Prints the counts per outcome; exit 1 when a chain was broken (left as it is)."""
+    with running_stack_audit_trail() as trail:
+        counts = trail.migrate_all()
+    print(json.dumps(counts, sort_keys=True), file=sys.stdout)
+    return EXIT_BROKEN if counts.get("broken") else EXIT_INTACT

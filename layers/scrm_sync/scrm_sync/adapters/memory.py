@@ -461,6 +461,25 @@ class InMemoryAuditRepository:
         with self._lock:
             return list(self.chains.get(profile_id, []))  # appended in sequence order
 
+    def chains_before(self, audit_format: int) -> list[str]:
+        with self._lock:
+            return sorted(pid for pid, head in self.heads.items() if head.format < audit_format)
+
+    def move_head(self, profile_id: str, head: AuditEntry, expected: AuditEntry) -> bool:
+        with self._lock:
+            current = self.heads.get(profile_id)
+            if current is None or (current.seq, current.hash) != (expected.seq, expected.hash):
+                return False
+            self.heads[profile_id] = head
+            return True
+
+    def put_entries(self, profile_id: str, entries: list[AuditEntry]) -> None:
+        with self._lock:
+            chain = self.chains.setdefault(profile_id, [])
+            for entry in entries:
+                at = next(i for i, stored in enumerate(chain) if stored.seq == entry.seq)
+                chain[at] = entry
+
 
 class InMemorySchemaRegistry:
     """SchemaRegistry with the DynamoDB adapter's semantics (fields merged, one record per drift)."""

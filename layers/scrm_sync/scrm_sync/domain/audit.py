@@ -1,13 +1,22 @@
 """Tamper-evident audit chain: one hash chain per profile.
 
-entry n: hash_n = sha256(hash_{n-1} + canonical JSON of change_n), hash_0 = 64 zeros.
+Format 2 (every entry appended now): digest_n = sha256(canonical JSON of change_n) and
+hash_n = sha256(hash_{n-1} + digest_n), hash_0 = 64 zeros. The chain links digests, not contents,
+so an erasure can remove an entry's content (personal data) and keep its digest: the chain still
+verifies, and the erasure entry that did it (`kind: erased`, listing the entries it redacted)
+is itself in the chain, so content can only go missing visibly and accountably. An entry whose
+content is present must still match its digest.
+Format 1 (entries appended before format 2): hash_n = sha256(hash_{n-1} + canonical JSON), no
+digest, so its content cannot be removed without breaking the chain; `migrate_chain` rewrites a
+verified format-1 chain as format 2 (what `scrm audit migrate` and an erasure do).
+
 Changing, removing or reordering any stored entry breaks every later link. Removing the newest
 entries breaks no link, so the chain's HEAD (its last entry, moved in the same write as each
 append) is the other witness: `verify_chain` checks the links and that the entries end exactly
 where HEAD says, and names the first entry that fails either.
 
 `profile_changes` turns a profile item's old and new image (from the table's change stream)
-into the changes worth auditing: field changes, merges, splits and unlinks.
+into the changes worth auditing: field changes, merges, splits, unlinks and erasures.
 """
 
 from __future__ import annotations
@@ -15,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+ERASED_BY = "erased_by"  # set on a profile item just before an erasure deletes it
 
 
 def canonical_json(change: Mapping[str, Any]) -> str:
@@ -30,18 +40,81 @@ def chain_hash(previous_hash: str, change_json: str) -> str:
     return hashlib.sha256((previous_hash + change_json).encode("utf-8")).hexdigest()
 
 
+CURRENT_FORMAT = 2
+ERASED = "erased"  # the change kind of an erasure
+
+
+def content_digest(change_json: str) -> str:
+    return hashlib.sha256(change_json.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     seq: int
     prev_hash: str
     hash: str
-    change_json: str  # stored verbatim: the hash covers these exact bytes
+    change_json: str  # stored verbatim ("" once redacted): the digest covers these exact bytes
+    format: int = 1
+    digest: str = ""  # format 2: sha256 of change_json, kept when the content is redacted
+
+    @property
+    def redacted(self) -> bool:
+        return self.format >= 2 and not self.change_json
+
+    def without_content(self) -> AuditEntry:
+        return replace(self, change_json="")
 
 
 def next_entry(head: AuditEntry | None, change: Mapping[str, Any]) -> AuditEntry:
+    return _entry(head, canonical_json(change))
+
+
+def _entry(head: AuditEntry | None, text: str) -> AuditEntry:
     prev_hash = head.hash if head else GENESIS_HASH
-    text = canonical_json(change)
-    return AuditEntry((head.seq if head else 0) + 1, prev_hash, chain_hash(prev_hash, text), text)
+    digest = content_digest(text)
+    seq = (head.seq if head else 0) + 1
+    return AuditEntry(seq, prev_hash, chain_hash(prev_hash, digest), text, CURRENT_FORMAT, digest)
+
+
+def migrate_chain(entries: Sequence[AuditEntry]) -> list[AuditEntry]:
+    """A verified chain rewritten in the current format, entry for entry (same seq and content);
+    entries already in it are relinked to the rewritten ones before them."""
+    migrated: list[AuditEntry] = []
+    for entry in entries:
+        previous = migrated[-1] if migrated else None
+        if entry.format >= CURRENT_FORMAT:
+            prev_hash = previous.hash if previous else GENESIS_HASH
+            migrated.append(replace(entry, prev_hash=prev_hash, hash=chain_hash(prev_hash, entry.digest)))
+        else:
+            migrated.append(_entry(previous, entry.change_json))
+    return migrated
+
+
+def erasure_change(
+    erasure_id: str, requested_by: str, requested_at: str, stores: Sequence[str], redacted: Sequence[int]
+) -> dict[str, Any]:
+    """The chain's record of an erasure: who asked, when, which stores, which entries lost their
+    content (never the erased values)."""
+    return {
+        "kind": ERASED,
+        "erasure_id": erasure_id,
+        "requested_by": requested_by,
+        "requested_at": requested_at,
+        "stores": list(stores),
+        "redacted": list(redacted),
+    }
+
+
+def _redactions(entry: AuditEntry) -> set[int]:
+    if entry.redacted:
+        return set()
+    try:
+        change = json.loads(entry.change_json)
+    except ValueError:
+        return set()
+    if not isinstance(change, dict) or change.get("kind") != ERASED:
+        return set()
+    return {n for n in change.get("redacted", []) if isinstance(n, int)}
 
 
 class ChainStatus(StrEnum):
@@ -72,6 +145,9 @@ def verify_chain(entries: Sequence[AuditEntry], head: AuditEntry | None) -> Chai
     if head is None and not entries:
         return ChainReport(ChainStatus.MISSING, 0, None, "no audit chain")
     previous = GENESIS_HASH
+    redacted_by_erasure: set[int] = set()
+    for entry in reversed(entries):  # an erasure entry vouches for the entries before it
+        redacted_by_erasure |= {n for n in _redactions(entry) if n < entry.seq}
     for expected_seq, entry in enumerate(entries, start=1):
         if entry.seq != expected_seq:
             return broken(expected_seq, f"entry {expected_seq} is missing or out of place")
@@ -79,16 +155,29 @@ def verify_chain(entries: Sequence[AuditEntry], head: AuditEntry | None) -> Chai
             return broken(entry.seq, f"entry {entry.seq} lies beyond HEAD, which records {head.seq}")
         if entry.prev_hash != previous:
             return broken(entry.seq, "does not link to the previous entry")
-        if chain_hash(previous, entry.change_json) != entry.hash:
+        if entry.format >= 2:
+            if entry.redacted and entry.seq not in redacted_by_erasure:
+                return broken(entry.seq, "content removed without an erasure entry naming it")
+            if not entry.redacted and content_digest(entry.change_json) != entry.digest:
+                return broken(entry.seq, "content does not match its digest")
+            if chain_hash(previous, entry.digest) != entry.hash:
+                return broken(entry.seq, "digest does not match its hash")
+        elif chain_hash(previous, entry.change_json) != entry.hash:
             return broken(entry.seq, "content does not match its hash")
         previous = entry.hash
     if head is None:
         return broken(None, f"HEAD is missing: {count} entries without a head")
     if count < head.seq:
         return broken(count + 1, f"entry {count + 1} is missing: HEAD records {head.seq} entries")
-    if not entries or entries[-1] != head:
+    if not entries or _linked(entries[-1]) != _linked(head):
         return broken(head.seq, f"entry {head.seq} does not match HEAD")
     return ChainReport(ChainStatus.OK, count, None, None)
+
+
+def _linked(entry: AuditEntry) -> tuple[int, str, str]:
+    """What HEAD must agree on with the last entry (HEAD keeps its content when the entry's is
+    redacted only until the erasure that redacts appends after it)."""
+    return entry.seq, entry.prev_hash, entry.hash
 
 
 def _fields(image: Mapping[str, Any]) -> dict[str, tuple[Any, Mapping[str, Any]]]:
@@ -98,8 +187,19 @@ def _fields(image: Mapping[str, Any]) -> dict[str, tuple[Any, Mapping[str, Any]]
 
 
 def profile_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Auditable changes between two images of a profile item (plain Python values)."""
+    """Auditable changes between two images of a profile item (plain Python values). A profile
+    item removed by an erasure is one `erased` change, naming no value."""
     old, new = old or {}, new or {}
+    if not new and old.get(ERASED_BY):
+        return [
+            erasure_change(
+                str(old[ERASED_BY]),
+                str(old.get("erasure_requested_by") or ""),
+                str(old.get("erasure_requested_at") or ""),
+                [str(s) for s in old.get("erasure_stores") or []],
+                [],
+            )
+        ]
     changes: list[dict[str, Any]] = []
     if not old and new.get("split_from"):
         changes.append({"kind": "split", "from": new["split_from"]})

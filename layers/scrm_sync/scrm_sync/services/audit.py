@@ -1,11 +1,31 @@
-"""Appending to and verifying the per-profile audit chain."""
+"""Appending to, verifying, migrating and (for an erasure) redacting the per-profile audit chain.
+
+The audit function is the chain's only appender and handles one profile's stream records in
+order, so an erasure's migration and redaction run there, in the profile's own order.
+`scrm audit migrate` moves HEAD first (conditional on the HEAD it verified), so an append that
+races it links to the rewritten chain; a migration interrupted after HEAD moved is finished by
+the next run, which recognizes its own HEAD.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, Protocol
 
-from ..domain.audit import AuditEntry, ChainReport, next_entry, verify_chain
+from ..domain.audit import (
+    CURRENT_FORMAT,
+    ERASED,
+    AuditEntry,
+    ChainReport,
+    migrate_chain,
+    next_entry,
+    verify_chain,
+)
+
+log = logging.getLogger(__name__)
+MigrationOutcome = Literal["migrated", "current", "missing", "broken"]
 
 MAX_ATTEMPTS = 10
 
@@ -22,6 +42,18 @@ class AuditRepository(Protocol):
 
     def entries(self, profile_id: str) -> list[AuditEntry]:
         """The stored entries in sequence order, as they are (tampered ones included)."""
+        ...
+
+    def chains_before(self, audit_format: int) -> Iterable[str]:
+        """The profile ids whose HEAD is in an older format."""
+        ...
+
+    def move_head(self, profile_id: str, head: AuditEntry, expected: AuditEntry) -> bool:
+        """Set HEAD if it is still `expected` (seq and hash)."""
+        ...
+
+    def put_entries(self, profile_id: str, entries: list[AuditEntry]) -> None:
+        """Overwrite these stored entries."""
         ...
 
 
@@ -41,6 +73,70 @@ class AuditTrail:
                 return entry
         raise RuntimeError(f"could not append to the audit chain of {profile_id}")
 
+    def migrate(self, profile_id: str) -> MigrationOutcome:
+        """Rewrite a verified format-1 chain in the current format (domain/audit.py)."""
+        for _ in range(MAX_ATTEMPTS):
+            head, _ = self._repo.head(profile_id)
+            entries = self._repo.entries(profile_id)
+            if head is None and not entries:
+                return "missing"
+            if (
+                head is not None
+                and head.format >= CURRENT_FORMAT
+                and all(e.format >= CURRENT_FORMAT for e in entries)
+            ):
+                return "current"
+            migrated = migrate_chain(entries)
+            if head is None or not migrated:
+                return "broken"
+            if verify_chain(entries, head).ok:
+                if not self._repo.move_head(profile_id, migrated[-1], head):
+                    continue  # appended meanwhile: verify the longer chain
+            elif migrated[-1].hash != head.hash:
+                return "broken"  # neither a verified chain nor one this migration began
+            self._repo.put_entries(profile_id, [m for m, e in zip(migrated, entries, strict=True) if m != e])
+            return "migrated"
+        raise RuntimeError(f"the audit chain of {profile_id} kept growing while it was migrated")
+
+    def migrate_all(self) -> dict[str, int]:
+        """Every chain still in an older format, migrated; counts per outcome."""
+        counts: dict[str, int] = {}
+        for profile_id in self._repo.chains_before(CURRENT_FORMAT):
+            outcome = self.migrate(profile_id)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            if outcome == "broken":
+                log.error("audit chain broken: left as it is", extra={"profile_id": profile_id})
+        return counts
+
+    def erase(self, profile_id: str, change: Mapping[str, Any], position: str) -> list[int]:
+        """Record an erasure (`domain.audit.erasure_change`) and remove the content of every
+        entry before it, keeping their digests: the chain still verifies. Idempotent: a retry
+        finds its erasure entry by id and finishes the redaction. Returns the redacted seqs."""
+        if self.migrate(profile_id) == "broken":
+            log.error("audit chain broken before an erasure; its content is removed all the same")
+        erasure_id = change.get("erasure_id")
+        entry = self._erasure_entry(profile_id, erasure_id)
+        if entry is None:
+            entries = self._repo.entries(profile_id)
+            redacted = [e.seq for e in entries if e.change_json and _kind(e) != ERASED]
+            self.record(profile_id, {**change, "redacted": redacted}, position)
+            entry = self._erasure_entry(profile_id, erasure_id)
+            if entry is None:
+                raise RuntimeError(f"the erasure entry of {profile_id} was not appended")
+        seqs = set(json.loads(entry.change_json).get("redacted") or [])
+        stale = [
+            e.without_content() for e in self._repo.entries(profile_id) if e.seq in seqs and e.change_json
+        ]
+        if stale:
+            self._repo.put_entries(profile_id, stale)
+        return sorted(seqs)
+
+    def _erasure_entry(self, profile_id: str, erasure_id: Any) -> AuditEntry | None:
+        for entry in reversed(self._repo.entries(profile_id)):
+            if _kind(entry) == ERASED and json.loads(entry.change_json).get("erasure_id") == erasure_id:
+                return entry
+        return None
+
     def verify(self, profile_id: str) -> ChainReport:
         """Verify the entries against HEAD. Entries and HEAD cannot be read in one snapshot, so
         HEAD is read before and after the entries: an append in between would otherwise look
@@ -59,3 +155,13 @@ def _position_key(position: str) -> tuple[int, str]:
     """Stream positions are decimal strings of varying length: compare them as numbers."""
     head, _, sub = position.partition("/")
     return (int(head) if head.isdigit() else -1, sub)
+
+
+def _kind(entry: AuditEntry) -> str | None:
+    if not entry.change_json:
+        return None
+    try:
+        change = json.loads(entry.change_json)
+    except ValueError:
+        return None
+    return change.get("kind") if isinstance(change, dict) else None
