@@ -39,12 +39,11 @@ def record_handler(record: DynamoDBRecord) -> None:
     changes = profile_changes(from_item(stream.get("OldImage", {})), from_item(stream.get("NewImage", {})))
     trail = audit()
     for index, change in enumerate(changes):
-        position = f"{stream['SequenceNumber']}/{index:03d}"
         if change["kind"] == ERASED:  # the profile was erased: record it, remove the content
-            redacted = trail.erase(profile_id, change, position)
+            redacted = trail.erase(profile_id, change)
             metrics.add_metric("AuditEntriesRedacted", MetricUnit.Count, len(redacted))
         else:
-            trail.record(profile_id, change, position)
+            trail.record(profile_id, change, f"{stream['SequenceNumber']}/{index:03d}")
     metrics.add_metric("AuditEntriesAppended", MetricUnit.Count, len(changes))
 
 

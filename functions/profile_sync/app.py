@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from scrm_sync.bootstrap import sync
+from scrm_sync.bootstrap import late_arrivals, sync
 from scrm_sync.domain.events import CanonicalEvent
 from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor, canonical_identity
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -72,6 +72,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         response = with_failures(partial, unwritten)
         current.staged.add_metrics(metrics)
+        current.staged.note_late_arrivals(late_arrivals, ["raw/events/"])  # POST /events landing
     finally:
         current.events, current.staged = {}, None
     failed_ids = {f["itemIdentifier"] for f in response["batchItemFailures"]}

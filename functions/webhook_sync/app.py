@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import enrichment_queue, sync
+from scrm_sync.bootstrap import enrichment_queue, late_arrivals, sync
 from scrm_sync.entrypoints.batch import ConcurrentBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.observability import SourceBreakdown
@@ -102,6 +102,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
         response = with_failures(partial, unwritten)
         current.staged.add_metrics(metrics)
+        # the delivery stream's batched layout, and the per-channel one of oversized pushes
+        channels = {push.channel for push in current.pushes.values()}
+        bases = ["raw/webhooks/", *(f"raw/webhooks/{channel}/" for channel in channels)]
+        current.staged.note_late_arrivals(late_arrivals, bases)
     finally:
         current.pushes, current.staged = {}, None
     failures = len(response["batchItemFailures"])

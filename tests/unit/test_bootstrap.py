@@ -14,6 +14,7 @@ SYNC_ENV = {
     "IDENTITY_TABLE": "identity",
     "TIMELINE_TABLE": "timeline",
     "RULES_PARAMETER_NAME": "rules",
+    "PRIVACY_SALT_SECRET_ARN": "privacy-salt",
 }
 
 

@@ -21,13 +21,19 @@ import botocore
 from botocore.config import Config
 
 from .adapters.archive_store import S3ArchiveStore
-from .adapters.config import CredentialsFromSecret, RulesFromParameter, forget_parameter_clients
+from .adapters.config import (
+    CredentialsFromSecret,
+    RulesFromParameter,
+    SaltFromSecret,
+    forget_parameter_clients,
+)
 from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
 from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_inventory import DynamoInventoryStore, DynamoTransferStore
 from .adapters.dynamodb_ledger import DynamoChangeLedger
 from .adapters.dynamodb_orders import DynamoArchiveCheckpoints, DynamoOrderStore
+from .adapters.dynamodb_privacy import DynamoErasureStore, DynamoLateArrivals, DynamoPersonalData
 from .adapters.dynamodb_push_attempts import DynamoPushAttempts
 from .adapters.dynamodb_schemas import DynamoSchemaRegistry
 from .adapters.dynamodb_tag_state import DynamoTagStateStore
@@ -43,15 +49,17 @@ from .adapters.wecom_api import DEFAULT_API_BASE, WeComApi
 from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
 from .domain.credentials import ChannelCredentials
+from .domain.identifiers import identifier_key_of
 from .domain.promotion import LaneSettings, PromotionPlan
 from .domain.rules import Rules
 from .domain.send_window import SendWindow
 from .services.alarms import AlarmForwarder
-from .services.archive import ArchivedOrders, ArchiveOrders, RestoreOrders
+from .services.archive import ArchivedOrders, ArchiveObjects, ArchiveOrders, RestoreOrders
 from .services.audit import AuditTrail
 from .services.cdc import CdcSync
 from .services.change_feed import EVENT_BUS, WEBHOOKS, WECOM_TAGS, ChangeFeed
 from .services.enrichment import ContactEnrichment
+from .services.erasure import ErasureRequests, ErasureRun, LandingScrub
 from .services.fulfilment import Fulfilment
 from .services.incremental_pull import IncrementalPull
 from .services.ingest import EventIngest
@@ -87,6 +95,9 @@ from .settings import (
     InventoryTableSettings,
     LandingBucket,
     OptionalOrdersTable,
+    PrivacySalt,
+    PrivacySettings,
+    PrivacyTable,
     ProfileTables,
     PromotionSettings,
     RestoreSettings,
@@ -230,9 +241,59 @@ def schema_registry() -> DynamoSchemaRegistry | None:
 
 # --- use cases ------------------------------------------------------------------------------------
 @factory
+def privacy_salt() -> SaltFromSecret:
+    return SaltFromSecret(settings(PrivacySalt).privacy_salt_secret_arn)
+
+
+@factory
 def sync() -> ProfileSync:
     retention = timedelta(days=settings(SyncSettings).interaction_retention_days)
-    return ProfileSync(profile_repository(), rules_document(), retention, order_store())
+    return ProfileSync(profile_repository(), rules_document(), retention, order_store(), privacy_salt())
+
+
+@factory
+def personal_data() -> DynamoPersonalData:
+    s = settings(PrivacySettings)
+    return DynamoPersonalData(
+        client("dynamodb"), s.profiles_table, s.identity_table, s.timeline_table, s.orders_table
+    )
+
+
+@factory
+def erasure_store() -> DynamoErasureStore:
+    s = settings(PrivacySettings)
+    return DynamoErasureStore(client("dynamodb"), s.privacy_table, s.identity_table)
+
+
+@factory
+def erasure_requests() -> ErasureRequests:
+    return ErasureRequests(personal_data(), erasure_store(), privacy_salt())
+
+
+@factory
+def erasure_run() -> ErasureRun:
+    s = settings(PrivacySettings)
+    rules = rules_document()
+    landing = LandingScrub(
+        S3RawLanding(client("s3"), s.landing_bucket),
+        lambda raw: identifier_key_of(raw, rules().default_phone_region),
+    )
+    archived = ArchiveObjects(S3ArchiveStore(client("s3"), s.archive_bucket))
+    return ErasureRun(
+        personal_data(),
+        erasure_store(),
+        archived,
+        landing,
+        audit(),
+        late_arrivals(),
+        profile_repository(),
+        privacy_salt(),
+    )
+
+
+@factory
+def late_arrivals() -> DynamoLateArrivals:
+    return DynamoLateArrivals(client("dynamodb"), settings(PrivacyTable).privacy_table)
 
 
 @factory

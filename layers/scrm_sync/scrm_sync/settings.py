@@ -134,10 +134,27 @@ class RulesSettings(ConfigCache):
     rules_parameter_name: str = Field(alias="RULES_PARAMETER_NAME", min_length=1)
 
 
-class SyncSettings(EnvSettings):
-    """How long interactions stay on the timeline (the sync core's own setting)."""
+class PrivacySalt(EnvSettings):
+    """The secret holding the suppression list's salt (domain/privacy.py)."""
+
+    privacy_salt_secret_arn: str = Field(alias="PRIVACY_SALT_SECRET_ARN", min_length=1)
+
+
+class SyncSettings(PrivacySalt):
+    """How long interactions stay on the timeline (the sync core's own setting), and the salt of
+    the suppression list it checks."""
 
     interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
+
+
+class PrivacyTable(EnvSettings):
+    """Erasures, and the days of landed requests holding events of erased people."""
+
+    privacy_table: str = Field(alias="PRIVACY_TABLE", min_length=1)
+
+
+class PrivacySettings(ProfileTables, OrdersTable, LandingBucket, ArchiveBucket, PrivacySalt, PrivacyTable):
+    """Erasure: the privacy table, the suppression salt, and every store a person is in."""
 
 
 class WebhookExtrasSettings(EnvSettings):

@@ -153,15 +153,20 @@ def test_an_erasure_removes_every_entrys_content_and_the_chain_verifies():
     trail = AuditTrail(repo)
     trail.record("p1", {"kind": "fields", "changes": [{"field": "phone", "new": "+8613800138000"}]}, "2/000")
     change = erasure_change("er-1", "dev-integrator", "2026-12-03T10:00:00+00:00", ["profiles", "audit"], [])
-    assert trail.erase("p1", change, "3/000") == [1, 2]
+    assert trail.erase("p1", change) == [1, 2]
     stored = repo.entries("p1")
     assert [e.change_json for e in stored[:2]] == ["", ""]  # the values are gone...
     assert "王小明" not in str(stored) and "13800138000" not in str(stored)
     assert trail.verify("p1").ok  # ...and the chain still verifies
     recorded = json.loads(stored[2].change_json)
     assert recorded == {**change, "redacted": [1, 2]}
-    assert trail.erase("p1", change, "3/000") == [1, 2]  # a redelivered record: nothing new
+    assert trail.erase("p1", change) == [1, 2]  # again (the audit function, a retry): nothing new
     assert len(repo.entries("p1")) == 3
+
+    # a change chained after the erasure (a stream record older than the deletion) is erased too
+    trail.record("p1", {"kind": "fields", "changes": [{"field": "name", "new": "王小明"}]}, "4/000")
+    assert trail.erase("p1", change) == [1, 2, 4]
+    assert "王小明" not in str(repo.entries("p1")) and trail.verify("p1").ok
 
 
 def test_content_removed_without_an_erasure_entry_breaks_the_chain():

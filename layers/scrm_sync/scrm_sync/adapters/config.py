@@ -17,6 +17,7 @@ is fixed) or the request (5xx), and the alarm is already raised.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -162,6 +163,28 @@ class RulesFromParameter(LastValidDocument[Rules]):
 class CredentialsFromSecret(LastValidDocument[ChannelCredentials]):
     def __init__(self, secret_id: str, max_age: int) -> None:
         super().__init__(CHANNELS, lambda: _text(parameters.get_secret(secret_id, max_age=max_age)), max_age)
+
+
+class SaltFromSecret:
+    """The suppression list's salt (domain/privacy.py): generated into its own secret when the
+    stack is created, and never changed (a new salt would forget every suppression), so it is
+    read once per execution environment. The secret holds {"salt": "..."}."""
+
+    def __init__(self, secret_id: str) -> None:
+        self._secret_id = secret_id
+        self._salt: bytes | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        if self._salt is None:
+            with self._lock:
+                if self._salt is None:
+                    text = _text(parameters.get_secret(self._secret_id, max_age=3600))
+                    salt = str(json.loads(text).get("salt") or "")
+                    if len(salt) < 32:
+                        raise NoValidConfiguration("the privacy salt secret holds no salt of 32+ characters")
+                    self._salt = salt.encode("utf-8")
+        return self._salt
 
 
 def forget_parameter_clients() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ..domain.audit import ERASED_BY
 from ..domain.identifiers import Identifier
 from ..domain.identity_graph import link_limit, within_link_limits
 from ..domain.precedence import FieldVersion, FieldWrite
@@ -96,21 +97,34 @@ class DynamoProfileRepository:
 
     # -- identity graph ---------------------------------------------------------------------
     def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
-        found: dict[str, Owner] = {}
-        pending: list[dict[str, Any]] = [{"identifier_key": {"S": k}} for k in dict.fromkeys(identifier_keys)]
+        return {
+            item["identifier_key"]["S"]: Owner(
+                item["profile_id"]["S"], bool(item.get("link_blocked", {}).get("BOOL", False))
+            )
+            for item in self._identity_items(identifier_keys, "identifier_key, profile_id, link_blocked")
+        }
+
+    def suppressed(self, suppression_keys: Sequence[str]) -> set[str]:
+        """Suppression entries live in the identity table under their hashed keys
+        (adapters/dynamodb_privacy.py writes them)."""
+        return {
+            item["identifier_key"]["S"] for item in self._identity_items(suppression_keys, "identifier_key")
+        }
+
+    def _identity_items(self, keys: Sequence[str], projection: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        pending: list[dict[str, Any]] = [{"identifier_key": {"S": k}} for k in dict.fromkeys(keys)]
         while pending:
             response = self._db.batch_get_item(
                 RequestItems={
                     self._identity: {
                         "Keys": pending[:100],
-                        "ProjectionExpression": "identifier_key, profile_id, link_blocked",
+                        "ProjectionExpression": projection,
                         "ConsistentRead": True,
                     }
                 }
             )
-            for item in response.get("Responses", {}).get(self._identity, []):
-                blocked = bool(item.get("link_blocked", {}).get("BOOL", False))
-                found[item["identifier_key"]["S"]] = Owner(item["profile_id"]["S"], blocked)
+            found.extend(response.get("Responses", {}).get(self._identity, []))
             unprocessed = response.get("UnprocessedKeys", {}).get(self._identity, {}).get("Keys", [])
             pending = pending[100:] + unprocessed
         return found
@@ -341,10 +355,11 @@ class DynamoProfileRepository:
         for _ in range(_MAX_CONDITION_RETRIES):
             if not pending:
                 return result
-            names = {"#r": "redirect_to"}
+            names = {"#r": "redirect_to", "#x": ERASED_BY}
             values: dict[str, Any] = {":now": {"S": utc_now_text()}, ":pid": {"S": profile_id}}
             sets = ["updated_at = :now", "created_at = if_not_exists(created_at, :now)", "profile_id = :pid"]
-            conditions = ["attribute_not_exists(#r)"]
+            # an erased profile's tombstone is never written to again (a stale owner read)
+            conditions = ["attribute_not_exists(#r)", "attribute_not_exists(#x)"]
             for i, write in enumerate(pending):
                 names[f"#v{i}"] = f"v:{write.field}"
                 names[f"#m{i}"] = f"m:{write.field}"
@@ -372,6 +387,9 @@ class DynamoProfileRepository:
                 if _error_code(exc) != "ConditionalCheckFailedException":
                     raise
                 old = from_item(dict(exc.response.get("Item", {})))  # type: ignore[call-overload]
+            if old.get(ERASED_BY):
+                result.erased = True
+                return result
             if old.get("redirect_to"):
                 result.redirected_to = str(old["redirect_to"])
                 return result
@@ -459,7 +477,7 @@ class DynamoProfileRepository:
             item = self._get_profile_item(live)
         else:
             raise RuntimeError(f"redirect chain from {profile_id} is too long")
-        if item is None:
+        if item is None or item.get(ERASED_BY):
             return None
         profile = Profile(
             live, updated_at=item.get("updated_at"), merged_from=list(item.get("merged_from", []))

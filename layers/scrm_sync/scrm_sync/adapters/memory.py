@@ -46,9 +46,10 @@ from ..services.wecom_tags import MemberTagState
 
 
 class _ProfileRecord:
-    __slots__ = ("counts", "events", "fields", "merged_from", "redirect_to", "updated_at")
+    __slots__ = ("counts", "erased_by", "events", "fields", "merged_from", "redirect_to", "updated_at")
 
     def __init__(self) -> None:
+        self.erased_by: str | None = None  # an erasure's tombstone
         self.fields: dict[str, tuple[Any, FieldVersion]] = {}
         self.counts: dict[str, int] = {}
         self.redirect_to: str | None = None
@@ -106,6 +107,7 @@ class InMemoryProfileRepository:
         self.profiles: dict[str, _ProfileRecord] = {}
         self.identity = _LinksByKey()
         self.blocked: set[str] = set()
+        self.suppression: set[str] = set()  # suppression keys (domain/privacy.py)
         self.timeline_entries: dict[str, dict[str, dict[str, Any]]] = {}
         self.requests = 0  # round trips an equivalent DynamoDB adapter would make
 
@@ -117,6 +119,11 @@ class InMemoryProfileRepository:
                 for k in identifier_keys
                 if k in self.identity
             }
+
+    def suppressed(self, suppression_keys: Sequence[str]) -> set[str]:
+        with self._lock:
+            self.requests += 1
+            return {k for k in suppression_keys if k in self.suppression}
 
     def create_profile(
         self, profile_id: str, writes: Sequence[FieldWrite], links: Sequence[IdentityLink]
@@ -142,6 +149,9 @@ class InMemoryProfileRepository:
         with self._lock:
             self.requests += 1
             record = self.profiles.setdefault(profile_id, _ProfileRecord())
+            if record.erased_by is not None:
+                result.erased = True
+                return result
             if record.redirect_to is not None:
                 result.redirected_to = record.redirect_to
                 return result

@@ -63,6 +63,22 @@ class S3RawLanding:
         body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         return body
 
+    def keys_after(self, prefixes: Sequence[str], after: str) -> Iterator[str]:
+        """Keys under these prefixes after `after`, in key order (S3 lists in UTF-8 binary order)."""
+        for prefix in sorted(prefixes):
+            paginator = self._s3.get_paginator("list_objects_v2")
+            # past the prefix's last key, StartAfter lists nothing: the prefix is done
+            start = {"StartAfter": after} if after > prefix else {}
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix, **start):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+
+    def replace(self, key: str, body: bytes) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=key)
+
 
 class KinesisPushStream:
     """The webhook ingest stream: one PutRecord per push. Throttling is retried by botocore (the

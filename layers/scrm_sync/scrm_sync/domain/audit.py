@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
-ERASED_BY = "erased_by"  # set on a profile item just before an erasure deletes it
+ERASED_BY = "erased_by"  # an erased profile's tombstone (no fields, identifiers or values)
 
 
 def canonical_json(change: Mapping[str, Any]) -> str:
@@ -188,18 +188,20 @@ def _fields(image: Mapping[str, Any]) -> dict[str, tuple[Any, Mapping[str, Any]]
 
 def profile_changes(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     """Auditable changes between two images of a profile item (plain Python values). A profile
-    item removed by an erasure is one `erased` change, naming no value."""
+    item replaced by an erasure's tombstone is one `erased` change, naming no value."""
     old, new = old or {}, new or {}
-    if not new and old.get(ERASED_BY):
+    if new.get(ERASED_BY) and not old.get(ERASED_BY):  # the erasure's tombstone replaced it
         return [
             erasure_change(
-                str(old[ERASED_BY]),
-                str(old.get("erasure_requested_by") or ""),
-                str(old.get("erasure_requested_at") or ""),
-                [str(s) for s in old.get("erasure_stores") or []],
+                str(new[ERASED_BY]),
+                str(new.get("erasure_requested_by") or ""),
+                str(new.get("erasure_requested_at") or ""),
+                [str(s) for s in new.get("erasure_stores") or []],
                 [],
             )
         ]
+    if new.get(ERASED_BY) or (not new and old.get(ERASED_BY)):
+        return []  # a tombstone holds nothing to audit
     changes: list[dict[str, Any]] = []
     if not old and new.get("split_from"):
         changes.append({"kind": "split", "from": new["split_from"]})

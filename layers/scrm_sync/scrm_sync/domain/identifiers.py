@@ -7,6 +7,7 @@ A value that cannot be an identifier (a masked `138****8000`, an unparsable phon
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -99,3 +100,14 @@ def normalize_phone(text: str, default_region: str = "CN") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier("not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def identifier_key_of(raw: Mapping[str, object], default_region: str = "CN") -> str | None:
+    """The identity-graph key of an identifier as an event carries it ({type, value, scope}),
+    or None when it is not a valid identifier."""
+    try:
+        return normalize_identifier(
+            str(raw.get("type", "")), raw.get("value"), raw.get("scope"), default_region
+        ).key
+    except InvalidIdentifier:
+        return None

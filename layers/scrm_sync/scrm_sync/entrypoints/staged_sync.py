@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ..domain.events import CanonicalEvent
+from ..domain.privacy import landing_day_prefixes
+from ..services.erasure import LateArrivals
 from ..services.sync import EvidenceNotWritten, ProfileSync, SyncBatch, SyncOutcome
 from .observability import SourceBreakdown
 
@@ -35,6 +37,11 @@ class StagedInvocation:
     def apply(self, event: CanonicalEvent, by_source: SourceBreakdown) -> SyncOutcome:
         """Stage two for one event, counted; its evidence waits for `finish`."""
         outcome = self.batch.apply(event)
+        if outcome.suppressed:  # an erased person's: dropped, counted, never logged with values
+            with self._lock:
+                self._counts.update(EventsSuppressed=1)
+            by_source.count(event.source, "EventsSuppressed")
+            return outcome
         lag_ms = max((datetime.now(UTC) - event.occurred_at).total_seconds() * 1000, 0.0)
         # a redelivered event finds every field version already there: counted, not an error
         duplicate = bool(outcome.duplicates) and not outcome.applied and not outcome.created
@@ -87,6 +94,21 @@ class StagedInvocation:
             )
             return {record for record, keys in records.items() if exc.event_keys.intersection(keys)}
         return set()
+
+    @property
+    def suppressed(self) -> int:
+        """Events of erased people dropped in this batch."""
+        with self._lock:
+            return self._counts["EventsSuppressed"]
+
+    def note_late_arrivals(self, arrivals: Callable[[], LateArrivals], landing_bases: Iterable[str]) -> None:
+        """When the batch dropped events of erased people, their requests were landed anyway
+        (before the sync read them): note those days for the next erasure run to scrub."""
+        if not self.suppressed:
+            return
+        now = datetime.now(UTC)
+        prefixes = sorted({p for base in landing_bases for p in landing_day_prefixes(base, now)})
+        arrivals().note(prefixes, now.isoformat(timespec="seconds"))
 
     def add_metrics(self, metrics: Metrics) -> None:
         for name, count in sorted(self._counts.items()):

@@ -53,6 +53,7 @@ from ..domain.archive import (
     sha256_hex,
 )
 from ..domain.orders import OrderState, StoredOrder, all_age_shards, order_key, split_order_key
+from ..domain.privacy import ERASED_PROFILE
 from .ports import (
     ArchiveCheckpoints,
     ArchivedEntry,
@@ -125,6 +126,7 @@ class ArchiveOrders:
     ) -> None:
         self._orders = orders
         self._store = store
+        self._objects = ArchiveObjects(store, clock)
         self._checkpoints = checkpoints
         self._batch_orders = batch_orders
         self._batch_raw_bytes = batch_raw_bytes
@@ -223,9 +225,9 @@ class ArchiveOrders:
         data_key = object_key(batch.dt, batch_name(run.id, run.sequence))
         self._checkpoints.begin(run.id, InFlightBatch(data_key, batch.dt), self._lease)
         try:
-            self._upload(data_key, batch.dt, batch.body, [m.key for m in batch.members])
+            self._objects.upload(data_key, batch.dt, batch.body, [m.key for m in batch.members])
         except ArchiveObjectCorrupt:
-            self._discard(data_key)  # nothing points to it yet: the orders are all still hot
+            self._objects.discard(data_key)  # nothing points to it yet: the orders are all still hot
             self._checkpoints.finish(run.id, self._lease)
             raise
         entries = [
@@ -234,7 +236,7 @@ class ArchiveOrders:
         ]
         changed = self._orders.mark_archived(entries)
         if changed:
-            self._replace(
+            self._objects.replace(
                 data_key, batch.dt, [r for r in decode_rows(batch.body) if row_key(r) not in changed]
             )
         self._checkpoints.finish(run.id, self._lease)
@@ -258,7 +260,7 @@ class ArchiveOrders:
             rows = decode_rows(body)
         except ValueError:
             self._refuse_if_referenced(data_key, manifest.order_keys if manifest else ())
-            self._discard(data_key)  # a damaged upload no order points to: the orders are still hot
+            self._objects.discard(data_key)  # a damaged upload no order points to: the orders are still hot
             return 0
         stored = self._orders.load([row_key(r) for r in rows])
         keep: list[dict[str, Any]] = []
@@ -275,12 +277,12 @@ class ArchiveOrders:
                 to_stub.append(_entry(item.state, data_key, run.archived_at))
         unchanged = len(keep) == len(rows) and manifest is not None and manifest.matches(body)
         if not unchanged:
-            self._replace(data_key, dt, keep)  # verified before any stub points to it
+            self._objects.replace(data_key, dt, keep)  # verified before any stub points to it
         if not to_stub:
             return 0
         changed = self._orders.mark_archived(to_stub)
         if changed:
-            self._replace(data_key, dt, [r for r in keep if row_key(r) not in changed])
+            self._objects.replace(data_key, dt, [r for r in keep if row_key(r) not in changed])
         return len(to_stub) - len(changed)
 
     def _drop_from_object(self, data_key: str, keys: set[str]) -> None:
@@ -297,7 +299,7 @@ class ArchiveOrders:
         kept = [r for r in rows if row_key(r) not in keys]
         if len(kept) == len(rows) and manifest is not None and manifest.matches(body):
             return
-        self._replace(data_key, partition_of(data_key), kept)
+        self._objects.replace(data_key, partition_of(data_key), kept)
 
     def _refuse_if_referenced(self, data_key: str, keys: Iterable[str]) -> None:
         pointing = [k for k, s in self._orders.load(list(keys)).items() if s.archived_object == data_key]
@@ -307,13 +309,43 @@ class ArchiveOrders:
             )
 
     # -- S3 -------------------------------------------------------------------------------------
-    def _replace(self, data_key: str, dt: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self._upload(data_key, dt, encode_rows(rows), [row_key(r) for r in rows])
-        else:
-            self._discard(data_key)
 
-    def _upload(self, data_key: str, dt: str, body: bytes, keys: Sequence[str]) -> None:
+
+class ArchiveObjects:
+    """Archive objects written the one way: rows as gzip JSON Lines with their manifest, both
+    read back and verified (size and sha256) before anyone relies on them; an object left with
+    no rows is deleted with its manifest."""
+
+    def __init__(
+        self, store: ArchiveStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._store = store
+        self._clock = clock
+
+    def anonymize(self, data_key: str, order_keys: set[str]) -> None:
+        """An erasure (services/erasure.py): these archived orders keep the order, not the
+        person (`profile_id` "erased"); the object and its manifest are rewritten and verified
+        like any archive write. Idempotent."""
+        body = self._store.get(data_key)
+        if body is None:
+            return
+        try:
+            rows = decode_rows(body)
+        except ValueError as exc:
+            raise ArchiveObjectCorrupt(f"{data_key} cannot be read: {exc}") from None
+        anonymized = [
+            {**row, "profile_id": ERASED_PROFILE} if row_key(row) in order_keys else row for row in rows
+        ]
+        if anonymized != rows:
+            self.replace(data_key, partition_of(data_key), anonymized)
+
+    def replace(self, data_key: str, dt: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.upload(data_key, dt, encode_rows(rows), [row_key(r) for r in rows])
+        else:
+            self.discard(data_key)
+
+    def upload(self, data_key: str, dt: str, body: bytes, keys: Sequence[str]) -> None:
         manifest = manifest_for(data_key, dt, body, keys, self._clock().isoformat(timespec="milliseconds"))
         manifest_bytes = manifest.to_bytes()
         manifest_sha256 = sha256_hex(manifest_bytes)
@@ -329,7 +361,7 @@ class ArchiveOrders:
         if stored.size != size or stored.sha256 != sha256:
             raise ArchiveObjectCorrupt(f"{key} does not match its manifest (size or sha256)")
 
-    def _discard(self, data_key: str) -> None:
+    def discard(self, data_key: str) -> None:
         self._store.delete(data_key)
         self._store.delete(manifest_key(data_key))
 

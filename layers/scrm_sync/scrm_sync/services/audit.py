@@ -108,34 +108,34 @@ class AuditTrail:
                 log.error("audit chain broken: left as it is", extra={"profile_id": profile_id})
         return counts
 
-    def erase(self, profile_id: str, change: Mapping[str, Any], position: str) -> list[int]:
-        """Record an erasure (`domain.audit.erasure_change`) and remove the content of every
-        entry before it, keeping their digests: the chain still verifies. Idempotent: a retry
-        finds its erasure entry by id and finishes the redaction. Returns the redacted seqs."""
+    def erase(self, profile_id: str, change: Mapping[str, Any]) -> list[int]:
+        """Record an erasure (`domain.audit.erasure_change`) and remove the content of every entry
+        before it, keeping their digests: the chain still verifies. Idempotent, and safe to run
+        from the erasure run and the audit function alike: entries whose content is still there
+        and that no erasure entry names yet get one more erasure entry; entries named but not yet
+        emptied (an interrupted run) are emptied. Returns the redacted seqs."""
         if self.migrate(profile_id) == "broken":
             log.error("audit chain broken before an erasure; its content is removed all the same")
-        erasure_id = change.get("erasure_id")
-        entry = self._erasure_entry(profile_id, erasure_id)
-        if entry is None:
+        for _ in range(MAX_ATTEMPTS):
+            head, position = self._repo.head(profile_id)
             entries = self._repo.entries(profile_id)
-            redacted = [e.seq for e in entries if e.change_json and _kind(e) != ERASED]
-            self.record(profile_id, {**change, "redacted": redacted}, position)
-            entry = self._erasure_entry(profile_id, erasure_id)
-            if entry is None:
-                raise RuntimeError(f"the erasure entry of {profile_id} was not appended")
-        seqs = set(json.loads(entry.change_json).get("redacted") or [])
-        stale = [
-            e.without_content() for e in self._repo.entries(profile_id) if e.seq in seqs and e.change_json
-        ]
-        if stale:
-            self._repo.put_entries(profile_id, stale)
-        return sorted(seqs)
-
-    def _erasure_entry(self, profile_id: str, erasure_id: Any) -> AuditEntry | None:
-        for entry in reversed(self._repo.entries(profile_id)):
-            if _kind(entry) == ERASED and json.loads(entry.change_json).get("erasure_id") == erasure_id:
-                return entry
-        return None
+            covered = {n for entry in entries for n in _redacted_by(entry)}
+            unfinished = [e.without_content() for e in entries if e.seq in covered and e.change_json]
+            if unfinished:
+                self._repo.put_entries(profile_id, unfinished)
+            uncovered = [
+                e.seq for e in entries if e.change_json and _kind(e) != ERASED and e.seq not in covered
+            ]
+            if not uncovered:
+                return sorted(covered)
+            entry = next_entry(head, {**change, "redacted": uncovered})
+            # the stream position stays: this entry answers no stream record of its own
+            if self._repo.append(profile_id, entry, position, head.seq if head else 0):
+                self._repo.put_entries(
+                    profile_id, [e.without_content() for e in entries if e.seq in set(uncovered)]
+                )
+                return sorted(covered | set(uncovered))
+        raise RuntimeError(f"could not record the erasure in the audit chain of {profile_id}")
 
     def verify(self, profile_id: str) -> ChainReport:
         """Verify the entries against HEAD. Entries and HEAD cannot be read in one snapshot, so
@@ -155,6 +155,12 @@ def _position_key(position: str) -> tuple[int, str]:
     """Stream positions are decimal strings of varying length: compare them as numbers."""
     head, _, sub = position.partition("/")
     return (int(head) if head.isdigit() else -1, sub)
+
+
+def _redacted_by(entry: AuditEntry) -> list[int]:
+    if _kind(entry) != ERASED:
+        return []
+    return [n for n in json.loads(entry.change_json).get("redacted") or [] if isinstance(n, int)]
 
 
 def _kind(entry: AuditEntry) -> str | None:

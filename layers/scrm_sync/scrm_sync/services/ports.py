@@ -54,6 +54,7 @@ class ApplyResult:
     redirected_to: str | None = None  # the profile was merged away; nothing was written
     # refused whole: the profile item would pass DynamoDB's 400 KB item limit (nothing written)
     too_large: list[FieldWrite] = field(default_factory=list)
+    erased: bool = False  # the profile was erased (a tombstone): nothing was written
 
 
 @dataclass(slots=True)
@@ -96,6 +97,10 @@ class ProfileRepository(Protocol):
 
     def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
         """Identifier key -> its owner, for the keys that are linked."""
+        ...
+
+    def suppressed(self, suppression_keys: Sequence[str]) -> set[str]:
+        """Which of these suppression keys (domain/privacy.py) are on the suppression list."""
         ...
 
     def create_profile(

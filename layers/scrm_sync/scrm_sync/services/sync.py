@@ -10,6 +10,10 @@ per event its one conditional write (field update, or the new profile with its i
 then the evidence and timeline entries of the whole batch in pages. Only the middle stage is a
 per-event round trip; merges, new links, lost races and operator blocks take the full per-event
 path, which reads the identity graph afresh. A single event is a batch of one.
+
+Before anything is written, an event naming a suppressed identifier (an erased person's,
+domain/privacy.py) is dropped: its outcome says `suppressed` and nothing is stored. Only
+identifiers nobody owns can be suppressed, so the batch asks about those only (one read).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ..domain.identifiers import Identifier
 from ..domain.identity_graph import within_link_limits
 from ..domain.orders import order_state
 from ..domain.precedence import FieldVersion, FieldWrite
+from ..domain.privacy import suppression_key
 from ..domain.profile import (
     EventRecord,
     RejectedIdentifier,
@@ -92,6 +97,7 @@ class SyncOutcome:
     detached: list[Identifier] = field(default_factory=list)  # links an identifiers.removed event removed
     # fields refused because the profile item is at DynamoDB's 400 KB limit (see README)
     too_large: list[str] = field(default_factory=list)
+    suppressed: bool = False  # it names an erased person's identifier: dropped, nothing written
 
 
 class ProfileSync:
@@ -101,11 +107,23 @@ class ProfileSync:
         rules: Callable[[], Rules],
         interaction_retention: timedelta = timedelta(days=180),
         orders: OrderStore | None = None,
+        suppression_salt: Callable[[], bytes] | None = None,
     ) -> None:
         self._repo = repository
         self._rules = rules
         self._interaction_retention = interaction_retention
         self._orders = orders
+        self._salt = suppression_salt  # None: no suppression list (tests of other rules)
+
+    def suppressed_keys(self, identifier_keys: Iterable[str]) -> set[str]:
+        """Which of these identifier keys are suppressed (one read)."""
+        if self._salt is None:
+            return set()
+        salt = self._salt()
+        by_hash = {suppression_key(key, salt): key for key in identifier_keys}
+        if not by_hash:
+            return set()
+        return {by_hash[hashed] for hashed in self._repo.suppressed(list(by_hash))}
 
     def batch(self, events: Sequence[CanonicalEvent]) -> SyncBatch:
         """Stage one for a batch of events: their identifiers normalized under one rules
@@ -143,6 +161,8 @@ class ProfileSync:
         for _ in range(MAX_ATTEMPTS):
             outcome = self._attempt(event, rules, writes, links, owners)
             owners = None  # a lost race: read the identity graph again
+            if outcome is not None and outcome.suppressed:
+                return outcome
             if outcome is not None:
                 outcome.rejected_identifiers = identifiers.rejected
                 record = EventRecord(
@@ -213,6 +233,8 @@ class ProfileSync:
             outcome.merged = [pid for pid in owner_ids if pid != survivor]
 
         result = self._repo.apply_fields(outcome.profile_id, writes)
+        if result.erased:  # erased since the owners were read: the person must not come back
+            return SyncOutcome(outcome.profile_id, suppressed=True)
         if result.redirected_to is not None:
             self._finish_merge(outcome.profile_id, result.redirected_to)
             return None
@@ -349,6 +371,7 @@ class SyncBatch:
         self._lock = threading.Lock()
         self._identifiers: dict[str, ResolvedIdentifiers] = {}
         self._owners: Mapping[str, Owner] | None = None  # None: each event reads its own
+        self._suppressed: set[str] | None = None  # None: each event asks about its own
         self._read_failure: Exception | None = None
         self._removed_keys: set[str] = set()
         try:
@@ -374,7 +397,10 @@ class SyncBatch:
         }
         try:
             self._owners = core._repo.owners(keys) if keys else {}
+            # only identifiers nobody owns can be suppressed: ask about those, once for the batch
+            self._suppressed = core.suppressed_keys({k for k in keys if k not in self._owners})
         except Exception as exc:
+            self._owners = None
             if len(self._identifiers) == 1:
                 self._read_failure = exc  # the event's own read: the event fails with it
             else:  # e.g. throttled: each event reads its own owners and succeeds or fails alone
@@ -394,11 +420,19 @@ class SyncBatch:
         owners = self._owners
         if self._removed_keys and any(i.key in self._removed_keys for i in identifiers.linkable):
             owners = None
+        if event.type != IDENTIFIERS_REMOVED and self._names_suppressed(identifiers, owners):
+            return SyncOutcome("", suppressed=True)
         kept: list[Evidence] = []
         outcome = self._core._sync(event, rules, identifiers, owners, kept.append)
         with self._lock:
             self._evidence.setdefault(event.idempotency_key, []).extend(kept)
         return outcome
+
+    def _names_suppressed(self, identifiers: ResolvedIdentifiers, owners: Mapping[str, Owner] | None) -> bool:
+        keys = [i.key for i in identifiers.linkable]
+        if owners is not None and self._suppressed is not None:
+            return any(key in self._suppressed for key in keys if key not in owners)
+        return bool(self._core.suppressed_keys(keys))  # owners unknown here: ask about them all
 
     def finish(self) -> None:
         """Store the evidence of every event applied, or raise EvidenceNotWritten naming them
