@@ -58,6 +58,7 @@ FEED_VARIABLES = {
     "TIMELINE_TABLE": "TimelineTable",
     "CHECKPOINTS_TABLE": "CheckpointsTable",
     "PROFILE_EVENT_BUS_NAME": "ProfileEventBus",
+    "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
 }
 DESTINATIONS = (
     ("WeComTagFunction", "wecom_tags", "WeComTagQueue"),

@@ -47,6 +47,7 @@ SYNC_ENV = {  # and ProfileSyncFunction's own variables (template.yaml)
     "IDENTITY_TABLE": "bench-identity",
     "TIMELINE_TABLE": "bench-timeline",
     "RULES_PARAMETER_NAME": "bench-rules",
+    "PRIVACY_SALT_SECRET_ARN": "bench-privacy-salt",
 }
 
 
@@ -90,6 +91,9 @@ class CannedDynamoDB:
                 200,
                 {"Parameter": {"Name": body["Name"], "Value": "{}", "Type": "String", "Version": 1}},
             )
+        if target.startswith("secretsmanager"):  # the suppression list's salt
+            secret = {"Name": body["SecretId"], "SecretString": json.dumps({"salt": "bench-" + "s" * 58})}
+            return _response(request, 200, secret)
         handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]] = getattr(
             self, f"_{operation}", lambda _: (200, {})
         )

@@ -97,6 +97,7 @@ SIDEBAR_RESOURCES = {
     "TIMELINE_TABLE": "TimelineTable",
     "ORDERS_TABLE": "OrdersTable",
     "RULES_PARAMETER_NAME": "RulesParameter",
+    "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
 }
 
 

@@ -33,6 +33,7 @@ TABLES = {  # what ProfileSyncFunction and ProfileApiFunction read
     "TIMELINE_TABLE": "TimelineTable",
     "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
     "RULES_PARAMETER_NAME": "RulesParameter",
+    "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
 }
 
 

@@ -31,6 +31,7 @@ TABLES = {
     "IDENTITY_TABLE": "IdentityTable",
     "TIMELINE_TABLE": "TimelineTable",
     "RULES_PARAMETER_NAME": "RulesParameter",
+    "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
 }
 
 

@@ -288,6 +288,7 @@ def erasure_run() -> ErasureRun:
         late_arrivals(),
         profile_repository(),
         privacy_salt(),
+        DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
     )
 
 

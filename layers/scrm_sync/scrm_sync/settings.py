@@ -153,7 +153,9 @@ class PrivacyTable(EnvSettings):
     privacy_table: str = Field(alias="PRIVACY_TABLE", min_length=1)
 
 
-class PrivacySettings(ProfileTables, OrdersTable, LandingBucket, ArchiveBucket, PrivacySalt, PrivacyTable):
+class PrivacySettings(
+    ProfileTables, OrdersTable, LandingBucket, ArchiveBucket, PrivacySalt, PrivacyTable, CheckpointsTable
+):
     """Erasure: the privacy table, the suppression salt, and every store a person is in."""
 
 

@@ -2,10 +2,12 @@
 
 Each advance is a conditional update on a version counter, so two overlapping runs cannot move a
 watermark inconsistently: the one that read an older version loses with WatermarkConflict.
+An erasure rewinds a watermark whose position names the person's row (`rewind_naming`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -64,3 +66,31 @@ class DynamoWatermarkStore:
                 ) from None
             raise
         return new_version
+
+    def rewind_naming(self, needles: Sequence[str]) -> int:
+        """Watermarks whose position (a row's primary key) holds one of these values, rewound to
+        just before that time (domain Watermark.rewound); the number rewound."""
+        rewound = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :prefix)",
+            "ExpressionAttributeValues": {":prefix": {"S": KEY_PREFIX}},
+        }
+        while True:
+            page = self._db.scan(**kwargs)
+            for item in page.get("Items", []):
+                key_text = item.get("position_key", {}).get("S", "")
+                if not any(needle in key_text for needle in needles):
+                    continue
+                table = item["pk"]["S"][len(KEY_PREFIX) :]
+                stored = self.load(table)
+                if stored is None:
+                    continue
+                try:
+                    self.advance(table, stored.watermark.rewound(), stored.version)
+                except WatermarkConflict:
+                    continue  # a pull moved it meanwhile: past the row, or the next run's check
+                rewound += 1
+            if "LastEvaluatedKey" not in page:
+                return rewound
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -226,7 +226,8 @@ def _column(row: Mapping[str, Any], column: str, table: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Watermark:
-    """The position of a row in pull order; as a watermark, the last row sent."""
+    """The position of a row in pull order; as a watermark, the last row sent. A position with no
+    key is just before every row of its time (`rewound`): the next run reads from there."""
 
     last_modified: datetime  # naive, in the source's frame, exactly as the column holds it
     key: tuple[Any, ...]  # primary key values, in the configured column order
@@ -237,6 +238,12 @@ class Watermark:
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> Watermark:
         return cls(datetime.fromisoformat(str(document["last_modified"])), decode_key(str(document["key"])))
+
+    def rewound(self) -> Watermark:
+        """Just before every row at this time, naming no row: what an erasure leaves when the
+        watermark names an erased person's row (re-reading rows is harmless, and theirs are
+        suppressed)."""
+        return Watermark(self.last_modified - timedelta(microseconds=1), ())
 
 
 def encode_key(key: Sequence[Any]) -> str:
@@ -356,6 +363,7 @@ def _lexicographic(
 ) -> tuple[str, list[Any]]:
     """`(c1, c2, ..., cn) <op> (v1, ..., vn)` as nested ORs: c1 strict v1 OR (c1 = v1 AND (...
     cn last vn))."""
+    columns = columns[: len(values)]  # a keyless position (a rewind) compares the time only
     text = f"{columns[-1]} {last} %s"
     params: list[Any] = [values[-1]]
     for column, value in zip(reversed(columns[:-1]), reversed(values[:-1]), strict=True):

@@ -45,10 +45,8 @@ STORES: Final = (
     "landing",  # raw landed pushes and events
     "quarantine",  # refused and unmappable pushes kept for inspection
     "audit",  # the audit chain's content (digests and the erasure entry stay)
+    "watermarks",  # incremental-pull positions naming the person's source row (rewound)
 )
-Store = Literal[
-    "profiles", "identity", "evidence", "timeline", "orders", "archive", "landing", "quarantine", "audit"
-]
 StoreStatus = Literal["pending", "erased", "failed"]
 ErasureStatus = Literal["pending", "complete", "failed"]
 MIN_NEEDLE_LENGTH: Final = 4  # shorter values would match unrelated text

@@ -15,7 +15,9 @@ fails is retried by the next run, and `GET /erasures/{id}` shows each store's st
 - landing, quarantine: one pass over the landing bucket for every erasure of the run drops the
   raw pushes, events and kept requests that name the person (by identifier, or by the person's
   values in text the sync never mapped); the pass resumes where it stopped if a run ends first;
-- audit: the chains' content is removed, their digests and the erasure's own entry stay.
+- audit: the chains' content is removed, their digests and the erasure's own entry stay;
+- watermarks: an incremental-pull position that names the person's source row is rewound to
+  just before that row's time.
 
 Late arrivals: a platform retry or a client's request for a person erased already is dropped by
 the sync core, but its raw request was landed before the sync read it. The sync functions note
@@ -51,7 +53,6 @@ from .audit import AuditTrail
 log = logging.getLogger(__name__)
 _GZIP_MAGIC = b"\x1f\x8b"
 
-DYNAMODB_STORES = ("profiles", "identity", "evidence", "timeline", "orders", "archive", "audit")
 LANDING_STORES = ("landing", "quarantine")
 _WORKERS = 8
 
@@ -173,6 +174,12 @@ class LateArrivals(Protocol):
 
     def done(self, prefix: str, noted_at: str) -> None:
         """Forget the prefix, unless it was noted again since `noted_at`."""
+        ...
+
+
+class PullWatermarks(Protocol):
+    def rewind_naming(self, needles: Sequence[str]) -> int:
+        """Incremental-pull watermarks whose position names one of these values, rewound."""
         ...
 
 
@@ -347,8 +354,10 @@ class ErasureRun:
         arrivals: LateArrivals,
         suppression: SuppressionList,
         salt: Callable[[], bytes],
+        watermarks: PullWatermarks,
         clock: Callable[[], str] = _now,
     ) -> None:
+        self._watermarks = watermarks
         self._data = data
         self._store = store
         self._archive = archive
@@ -414,6 +423,7 @@ class ErasureRun:
             ("evidence", lambda: self._data.erase_evidence(ids)),
             ("timeline", lambda: self._data.erase_timeline(ids)),
             ("audit", lambda: self._erase_audit(ids, erasure)),
+            ("watermarks", lambda: self._rewind(erasure)),
         ]
         for store, step in steps:
             if store == "timeline" and erasure.stores.get("orders") != "erased":
@@ -434,6 +444,11 @@ class ErasureRun:
         for store in stores:
             erasure = erasure.with_store(store, "erased")
         return erasure
+
+    def _rewind(self, erasure: Erasure) -> None:
+        # a source row's primary key (a member number) is what a pull watermark keeps: while the
+        # row is still in the source, a later pull may name it again (README: erasure)
+        self._watermarks.rewind_naming(erasure.needles)
 
     def _orders(self, profile_ids: Sequence[str]) -> None:
         archived = self._data.anonymize_orders(self._data.order_keys(profile_ids))
