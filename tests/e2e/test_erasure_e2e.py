@@ -113,7 +113,7 @@ def find(stack: RunningStack, type_: str, value: str, scope: str = "") -> dict[s
 
 
 def everything(stack: RunningStack) -> list[tuple[str, str, str]]:
-    """Every table item and bucket object (unzipped) that contains one of the person's values."""
+    """Every table item and bucket object version (unzipped) that holds one of the person's values."""
     found = []
     dynamodb, s3 = stack.client("dynamodb"), stack.client("s3")
     for table in dynamodb.list_tables()["TableNames"]:
@@ -122,9 +122,11 @@ def everything(stack: RunningStack) -> list[tuple[str, str, str]]:
                 text = json.dumps(item, ensure_ascii=False)
                 found += [(table, "item", v) for v in PERSONAL if v in text]
     for bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for listed in page.get("Contents", []):
-                body = s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            for listed in page.get("Versions", []):  # every version: the buckets are versioned
+                body = s3.get_object(Bucket=bucket, Key=listed["Key"], VersionId=listed["VersionId"])[
+                    "Body"
+                ].read()
                 text = (gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body).decode("utf-8", "replace")
                 escaped = [json.dumps(v)[1:-1] for v in PERSONAL]  # as JSON writes non-ASCII
                 found += [

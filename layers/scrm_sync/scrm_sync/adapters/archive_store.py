@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..services.ports import StoredObject
+from .s3_versions import purge_old_versions
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
@@ -55,6 +56,10 @@ class S3ArchiveStore:
                 return None
             raise
         return body
+
+    def purge_old_versions(self, key: str) -> None:
+        """An erasure rewrote this object: the versions before it (the person's) go too."""
+        purge_old_versions(self._s3, self._bucket, key, keep_current=True)
 
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)

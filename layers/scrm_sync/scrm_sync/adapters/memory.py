@@ -680,6 +680,9 @@ class InMemoryArchiveStore:
         self.objects.pop(key, None)
         self._stored.pop(key, None)
 
+    def purge_old_versions(self, key: str) -> None:
+        pass  # an unversioned store keeps only the current object
+
     def keys(self, prefix: str) -> Iterator[str]:
         self.requests["ListObjectsV2"] += 1
         return iter(sorted(k for k in self._stored if k.startswith(prefix)))

@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..domain.cdc import StreamRecord
 from ..services.ports import StreamWriteFailed
 from .batching import batches_within
+from .s3_versions import purge_old_versions
 
 SQS_BATCH = 10
 
@@ -74,10 +75,14 @@ class S3RawLanding:
                     yield item["Key"]
 
     def replace(self, key: str, body: bytes) -> None:
+        """Rewrite an object for an erasure: the versions before it go too."""
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+        purge_old_versions(self._s3, self._bucket, key, keep_current=True)
 
     def delete(self, key: str) -> None:
+        """Delete an object for an erasure: every version of it."""
         self._s3.delete_object(Bucket=self._bucket, Key=key)
+        purge_old_versions(self._s3, self._bucket, key, keep_current=False)
 
 
 class KinesisPushStream:

@@ -338,6 +338,8 @@ class ArchiveObjects:
         ]
         if anonymized != rows:
             self.replace(data_key, partition_of(data_key), anonymized)
+        for key in (data_key, manifest_key(data_key)):  # the versions before held the person
+            self._store.purge_old_versions(key)
 
     def replace(self, data_key: str, dt: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:

@@ -348,6 +348,10 @@ class ArchiveStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def purge_old_versions(self, key: str) -> None:
+        """Delete every version of `key` but the current one (an erasure's rewrite)."""
+        ...
+
     def keys(self, prefix: str) -> Iterator[str]: ...
 
 
