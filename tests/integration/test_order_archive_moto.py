@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -363,3 +363,25 @@ def test_the_lease_serializes_runs_and_expires_with_a_dead_run(stack: Stack):
         checkpoints.acquire("run-c", 960)
     checkpoints.release("run-b")
     assert checkpoints.acquire("run-c", 960) is None
+
+
+def test_archived_stubs_expire_with_their_archived_copy_and_a_revived_order_does_not(aws: None):
+    """ArchiveRetentionDays: a stub carries the table's TTL attribute (archived_at + retention);
+    a newer event makes the order live again, and a live order never expires."""
+    client = boto3.client("dynamodb")
+    create_orders_table(client, ORDERS_TABLE)
+    orders = DynamoOrderStore(client, ORDERS_TABLE, archive_retention_days=30)
+    old, revived = state("R1", 200), state("R2", 200)
+    for order in (old, revived):
+        orders.upsert(order)
+    archived_at = "2026-12-03T03:30:00+00:00"
+    entries = [
+        ArchivedEntry(o.key, o.version, "orders/dt=x/p.jsonl.gz", "p-1", o.order_id, archived_at)
+        for o in (old, revived)
+    ]
+    assert orders.mark_archived(entries) == set()
+    item = client.get_item(TableName=ORDERS_TABLE, Key={"pk": {"S": old.key}})["Item"]
+    assert int(item["expire_at"]["N"]) == int(datetime.fromisoformat(archived_at).timestamp()) + 30 * 86400
+    assert orders.upsert(state("R2", 200, 1, "refunded")) == "applied"
+    item = client.get_item(TableName=ORDERS_TABLE, Key={"pk": {"S": revived.key}})["Item"]
+    assert "expire_at" not in item

@@ -452,7 +452,7 @@ def archive() -> ArchiveOrders:
     s = settings(ArchiveSettings)
     dynamodb = client("dynamodb")
     return ArchiveOrders(
-        DynamoOrderStore(dynamodb, s.orders_table),
+        DynamoOrderStore(dynamodb, s.orders_table, archive_retention_days=s.archive_retention_days),
         S3ArchiveStore(client("s3"), s.archive_bucket),
         DynamoArchiveCheckpoints(dynamodb, s.checkpoints_table),
         batch_orders=s.archive_batch_orders,

@@ -190,6 +190,7 @@ class IncrementalPullSettings(CheckpointsTable, ConfigCache):
 
 class ArchiveSettings(OrdersTable, ArchiveBucket, CheckpointsTable):
     archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", ge=1)
+    archive_retention_days: int = Field(1825, alias="ARCHIVE_RETENTION_DAYS", ge=1)
     archive_batch_orders: int = Field(5000, alias="ARCHIVE_BATCH_ORDERS", ge=1, le=100_000)
 
 

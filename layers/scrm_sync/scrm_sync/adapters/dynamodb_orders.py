@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -105,10 +106,14 @@ def _stored(item: Mapping[str, Any]) -> StoredOrder:
 
 
 class DynamoOrderStore:
-    def __init__(self, client: Any, table_name: str, page_size: int = 1000) -> None:
+    def __init__(
+        self, client: Any, table_name: str, page_size: int = 1000, archive_retention_days: int | None = None
+    ) -> None:
         self._db = client
         self._table = table_name
         self._page_size = page_size
+        # archived stubs expire with their archived copy (the table's TTL on `expire_at`)
+        self._retention_seconds = archive_retention_days * 86400 if archive_retention_days else None
 
     def upsert(self, order: OrderState) -> OrderWrite:
         attributes = _state_attributes(order)
@@ -122,7 +127,8 @@ class DynamoOrderStore:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": order.key}},
-                UpdateExpression="SET " + ", ".join(sets),
+                # a newer state of an archived order is live again: its stub's expiry goes
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE expire_at",
                 ConditionExpression="attribute_not_exists(#version) OR #version < :version",
                 ExpressionAttributeNames=_names([*attributes, "order_date"]),
                 ExpressionAttributeValues={
@@ -180,6 +186,7 @@ class DynamoOrderStore:
         that changed cancels it, so it is retried without the orders the reasons name."""
         changed: set[str] = set()
         removes = ", ".join(f"#{name}" for name in STATE_ATTRIBUTES)
+        expiry = ", expire_at = :expire" if self._retention_seconds else ""
         for _ in range(_MAX_ATTEMPTS):
             if not pending:
                 return changed
@@ -190,7 +197,7 @@ class DynamoOrderStore:
                         "Key": {"pk": {"S": entry.key}},
                         "UpdateExpression": (
                             "SET archived_object = :o, archived_version = :v, archived_at = :at, "
-                            f"archived_profile_id = :p, archived_order_id = :id REMOVE {removes}"
+                            f"archived_profile_id = :p, archived_order_id = :id{expiry} REMOVE {removes}"
                         ),
                         "ConditionExpression": "#version = :v AND attribute_exists(#age_bucket)",
                         "ExpressionAttributeNames": _names([*STATE_ATTRIBUTES, "version"]),
@@ -200,6 +207,7 @@ class DynamoOrderStore:
                             ":at": {"S": entry.archived_at},
                             ":p": {"S": entry.profile_id},
                             ":id": {"S": entry.order_id},
+                            **self._expiry_value(entry.archived_at),
                         },
                     }
                 }
@@ -221,6 +229,12 @@ class DynamoOrderStore:
             }
             pending = [e for e, code in zip(pending, codes, strict=True) if code != "ConditionalCheckFailed"]
         raise RuntimeError("archiving stubs did not settle (transaction conflicts)")
+
+    def _expiry_value(self, archived_at: str) -> dict[str, Any]:
+        if not self._retention_seconds:
+            return {}
+        at = datetime.fromisoformat(archived_at.replace("Z", "+00:00"))
+        return {":expire": {"N": str(int(at.timestamp()) + self._retention_seconds)}}
 
     def put_back(self, order: OrderState, archived_object: str, hold_until: str) -> bool:
         item = {
