@@ -4,6 +4,7 @@ DELETE /profiles/{profile_id}     the same, by profile id
 GET    /erasures/{erasure_id}     its status, per store (pending, erased, failed)
 POST   /suppressions/release      {"identifiers": [...], "reason": "..."}: a person who comes back
                                   and consents again is no longer dropped (recorded: who, when, why)
+GET    /access-log?profile_id=    who read a profile, when, why (newest first; or ?caller=)
 
 An erasure request answers 202 at once: the person's identifiers are suppressed from that moment,
 and ErasureFunction erases the stores on its next run. Nothing the person sent is logged.
@@ -19,7 +20,7 @@ from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
-from scrm_sync.bootstrap import credentials, erasure_requests, rules
+from scrm_sync.bootstrap import access_log, credentials, erasure_requests, rules
 from scrm_sync.domain.identifiers import Identifier
 from scrm_sync.domain.privacy import ErasureRequestBody, IdentifierIn, ReleaseBody
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
@@ -38,6 +39,7 @@ logger = pii_safe_logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayHttpResolver()
+MAX_ACCESS_ENTRIES = 1000
 
 
 class InvalidIdentifiers(ValueError):
@@ -103,6 +105,25 @@ def release_suppression() -> Response:
     metrics.add_metric("SuppressionsReleased", MetricUnit.Count, released)
     logger.warning("suppression released", extra={"caller": caller, "released": released})
     return json_response(200, {"released": released, "requested": len(body.identifiers)})
+
+
+@app.get("/access-log")
+@tracer.capture_method
+def read_access_log() -> Response:
+    authenticate(app.current_event, credentials)
+    profile_id = app.current_event.get_query_string_value("profile_id")
+    caller = app.current_event.get_query_string_value("caller")
+    limit_text = app.current_event.get_query_string_value("limit", "100") or "100"
+    if (profile_id is None) == (caller is None):
+        return error_response(400, "name either 'profile_id' or 'caller'")
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_ACCESS_ENTRIES:
+        return error_response(400, f"'limit' must be an integer from 1 to {MAX_ACCESS_ENTRIES}")
+    log = access_log()
+    limit = int(limit_text)
+    entries = (
+        log.of_profile(profile_id, limit) if profile_id is not None else log.of_caller(str(caller), limit)
+    )
+    return json_response(200, {"entries": entries})
 
 
 @app.exception_handler(NothingToErase)

@@ -1,4 +1,7 @@
-"""GET /profiles?type=&value=[&scope=], /profiles/{profile_id}, /profiles/{profile_id}/timeline."""
+"""GET /profiles?type=&value=[&scope=], /profiles/{profile_id}, /profiles/{profile_id}/timeline.
+
+Every profile read is recorded in the access log (caller, profile id, time, the purpose named by
+`X-Purpose`, route) before it is answered: README "Privacy"."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import credentials, queries, rules, unlink
+from scrm_sync.bootstrap import access_log, credentials, queries, rules, unlink
 from scrm_sync.domain.identifiers import InvalidIdentifier, normalize_identifier
+from scrm_sync.domain.privacy import InvalidPurpose
 from scrm_sync.domain.storable import is_unicode_text
 from scrm_sync.domain.untrusted_json import UnreadableJson, parse_json
 from scrm_sync.entrypoints.http import (
@@ -18,6 +22,7 @@ from scrm_sync.entrypoints.http import (
     error_response,
     json_response,
     raw_body,
+    record_access,
 )
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.services.ports import ConcurrentChange
@@ -32,7 +37,7 @@ app = APIGatewayHttpResolver()
 @app.get("/profiles")
 @tracer.capture_method
 def find_profile() -> Response:
-    authenticate(app.current_event, credentials)
+    caller = authenticate(app.current_event, credentials)
     type_ = app.current_event.get_query_string_value("type")
     value = app.current_event.get_query_string_value("value")
     if not type_ or value is None:
@@ -41,29 +46,32 @@ def find_profile() -> Response:
     profile = queries().find(rules(), type_, value, scope)
     if profile is None:
         return error_response(404, "no profile has this identifier")
+    record_access(app.current_event, access_log, caller, profile["profile_id"])
     return json_response(200, profile)
 
 
 @app.get("/profiles/<profile_id>")
 @tracer.capture_method
 def get_profile(profile_id: str) -> Response:
-    authenticate(app.current_event, credentials)
+    caller = authenticate(app.current_event, credentials)
     profile = queries().get(profile_id)
     if profile is None:
         return error_response(404, "profile not found")
+    record_access(app.current_event, access_log, caller, profile["profile_id"])
     return json_response(200, profile)
 
 
 @app.get("/profiles/<profile_id>/timeline")
 @tracer.capture_method
 def get_timeline(profile_id: str) -> Response:
-    authenticate(app.current_event, credentials)
+    caller = authenticate(app.current_event, credentials)
     limit_text = app.current_event.get_query_string_value("limit", "50") or "50"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TIMELINE_LIMIT:
         return error_response(400, f"'limit' must be an integer from 1 to {MAX_TIMELINE_LIMIT}")
     timeline = queries().timeline(profile_id, int(limit_text))
     if timeline is None:
         return error_response(404, "profile not found")
+    record_access(app.current_event, access_log, caller, str(timeline.get("profile_id") or profile_id))
     return json_response(200, timeline)
 
 
@@ -100,6 +108,11 @@ def unlink_conflict(exc: Exception) -> Response:
 
 
 answer_invalid_configuration(app, logger)
+
+
+@app.exception_handler(InvalidPurpose)
+def invalid_purpose(exc: InvalidPurpose) -> Response:
+    return error_response(400, str(exc))
 
 
 @app.exception_handler(InvalidIdentifier)

@@ -11,6 +11,7 @@ GET /sidebar/customer?external_userid=&cursor=
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Tracer
@@ -18,9 +19,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.credential_cache import CredentialUnavailable
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
-from scrm_sync.bootstrap import sidebar, sidebar_customers
+from scrm_sync.bootstrap import access_log, sidebar, sidebar_customers
 from scrm_sync.domain.identifiers import InvalidIdentifier
 from scrm_sync.domain.jsapi import InvalidPageUrl
+from scrm_sync.domain.privacy import ProfileAccess
 from scrm_sync.domain.timeline import InvalidCursor
 from scrm_sync.entrypoints.http import answer_invalid_configuration, error_response, json_response
 from scrm_sync.entrypoints.logging import pii_safe_logger
@@ -79,6 +81,11 @@ def customer() -> Response:
         return error_response(400, "query parameter 'external_userid' is required")
     cursor = app.current_event.get_query_string_value("cursor")
     page = sidebar_customers().customer(_bearer_token(), external_userid, cursor)
+    # the agent's read is accountable (README "Privacy"): recorded before the view goes out
+    access = ProfileAccess(
+        page.profile_id, f"wecom:{page.member}", "sidebar", "GET /sidebar/customer", datetime.now(UTC)
+    )
+    access_log().record(access)
     logger.info("sidebar view", extra={"agent": page.member, "profile_id": page.profile_id, "allowed": True})
     return json_response(200, page.view)
 

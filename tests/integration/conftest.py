@@ -98,6 +98,7 @@ SIDEBAR_RESOURCES = {
     "ORDERS_TABLE": "OrdersTable",
     "RULES_PARAMETER_NAME": "RulesParameter",
     "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
+    "ACCESS_LOG_TABLE": "AccessLogTable",
 }
 
 

@@ -34,6 +34,7 @@ TABLES = {  # what ProfileSyncFunction and ProfileApiFunction read
     "CHANNELS_SECRET_ARN": "ChannelCredentialsSecret",
     "RULES_PARAMETER_NAME": "RulesParameter",
     "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
+    "ACCESS_LOG_TABLE": "AccessLogTable",
 }
 
 

@@ -261,6 +261,12 @@ def test_an_agent_who_does_not_follow_the_customer_is_refused_and_every_view_log
     views = [r for r in caplog.records if r.getMessage() == "sidebar view"]
     assert [(r.agent, r.allowed) for r in views] == [("lisi", False), ("zhangsan", True)]  # type: ignore[attr-defined]
     assert views[0].profile_id == views[1].profile_id and views[0].profile_id.startswith("p_")  # type: ignore[attr-defined]
+    # the view that was shown is in the access log: the agent, the profile, the purpose
+    table = merged_customer.resources.table("AccessLogTable")
+    items = merged_customer.resources.clients("dynamodb").scan(TableName=table)["Items"]
+    assert [(i["caller"]["S"], i["purpose"]["S"], i["profile_id"]["S"]) for i in items] == [
+        ("wecom:zhangsan", "sidebar", views[1].profile_id)  # type: ignore[attr-defined]
+    ]
 
 
 def test_roles_see_every_customer_and_full_contact_details(merged_customer):

@@ -29,6 +29,7 @@ from .adapters.config import (
 )
 from .adapters.credential_cache import DynamoCredentialCache
 from .adapters.dynamodb import DynamoProfileRepository
+from .adapters.dynamodb_access_log import DynamoAccessLog
 from .adapters.dynamodb_audit import DynamoAuditRepository
 from .adapters.dynamodb_inventory import DynamoInventoryStore, DynamoTransferStore
 from .adapters.dynamodb_ledger import DynamoChangeLedger
@@ -80,6 +81,7 @@ from .services.unlink import IdentityUnlink
 from .services.webhooks import WebhookIngest
 from .services.wecom_tags import WeComTagSync
 from .settings import (
+    AccessLogSettings,
     AlarmSettings,
     ArchiveSettings,
     AuditSettings,
@@ -290,6 +292,12 @@ def erasure_run() -> ErasureRun:
         privacy_salt(),
         DynamoWatermarkStore(client("dynamodb"), s.checkpoints_table),
     )
+
+
+@factory
+def access_log() -> DynamoAccessLog:
+    s = settings(AccessLogSettings)
+    return DynamoAccessLog(client("dynamodb"), s.access_log_table, s.access_log_retention_days)
 
 
 @factory

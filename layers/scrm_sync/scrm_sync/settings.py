@@ -147,6 +147,13 @@ class SyncSettings(PrivacySalt):
     interaction_retention_days: int = Field(180, alias="INTERACTION_RETENTION_DAYS", ge=1)
 
 
+class AccessLogSettings(EnvSettings):
+    """Where every profile read is recorded (caller, profile, time, purpose), and for how long."""
+
+    access_log_table: str = Field(alias="ACCESS_LOG_TABLE", min_length=1)
+    access_log_retention_days: int = Field(1095, alias="ACCESS_LOG_RETENTION_DAYS", ge=1)
+
+
 class PrivacyTable(EnvSettings):
     """Erasures, and the days of landed requests holding events of erased people."""
 

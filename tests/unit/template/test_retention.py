@@ -35,7 +35,14 @@ def lifecycle_rule(bucket: str, rule_id: str) -> dict:
 
 
 def test_every_data_class_of_the_issue_has_a_row() -> None:
-    assert set(retention_rows()) == {"interactions", "raw landing", "quarantine", "archive", "audit"}
+    assert set(retention_rows()) == {
+        "interactions",
+        "raw landing",
+        "quarantine",
+        "archive",
+        "audit",
+        "access log",
+    }
 
 
 def test_each_row_names_the_templates_parameter_and_default() -> None:
@@ -87,3 +94,11 @@ def test_archived_orders_and_their_stubs_expire_together() -> None:
 def test_the_audit_chain_has_no_expiry() -> None:
     assert "TimeToLiveSpecification" not in RESOURCES["AuditTable"]["Properties"]
     assert retention_rows()["audit"]["parameter"] == "none"
+
+
+def test_the_access_log_expires_by_its_tables_ttl() -> None:
+    row = retention_rows()["access log"]
+    assert f"`{ttl_attribute('AccessLogTable')}`" in row["removed_by"]
+    for name in ("ProfileApiFunction", "SidebarApiFunction"):
+        variables = RESOURCES[name]["Properties"]["Environment"]["Variables"]
+        assert variables["ACCESS_LOG_RETENTION_DAYS"] == {"Ref": "AccessLogRetentionDays"}

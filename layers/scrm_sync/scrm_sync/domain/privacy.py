@@ -285,3 +285,36 @@ class ReleaseBody(_Body):
 
     identifiers: list[IdentifierIn] = Field(min_length=1, max_length=50)
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+# -- the access log ------------------------------------------------------------------------------
+PURPOSE_HEADER: Final = "x-purpose"
+DEFAULT_PURPOSE: Final = "unspecified"
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+
+
+class InvalidPurpose(ValueError):
+    pass
+
+
+def purpose_of(header: str | None) -> str:
+    """The purpose a caller names for a read (`X-Purpose: customer_service`), checked: a short
+    lowercase token, never free text (which could carry personal data into the log)."""
+    if header is None or not header.strip():
+        return DEFAULT_PURPOSE
+    purpose = header.strip()
+    if not _PURPOSE.fullmatch(purpose):
+        raise InvalidPurpose("X-Purpose must be a lowercase token (a-z, 0-9, _ and -), at most 64 characters")
+    return purpose
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileAccess:
+    """One read of a profile: who, which profile (its id, never an identifier or value), when,
+    why, and through which route."""
+
+    profile_id: str
+    caller: str
+    purpose: str
+    route: str
+    at: datetime

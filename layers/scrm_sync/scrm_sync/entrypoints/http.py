@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,6 +16,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from ..domain.config_documents import NoValidConfiguration
 from ..domain.credentials import ChannelCredentials
+from ..domain.privacy import PURPOSE_HEADER, ProfileAccess, purpose_of
+from ..services.ports import AccessLog
 
 API_KEY_HEADER = "x-api-key"
 CALLER_CONTEXT_KEY = "caller"  # what the API authorizer puts in its context: the caller's name
@@ -73,3 +76,14 @@ def answer_invalid_configuration(app: APIGatewayHttpResolver, logger: Logger) ->
     def no_valid_configuration(exc: NoValidConfiguration) -> Response:
         logger.error("no valid configuration", extra={"error": str(exc)})
         return error_response(503, "the service's configuration is invalid; retry the request later")
+
+
+def record_access(
+    event: APIGatewayProxyEventV2, log: Callable[[], AccessLog], caller: str, profile_id: str
+) -> None:
+    """Record a profile read (PIPL: every read accountable) before its answer goes out: caller,
+    profile id, time, the purpose the caller names (`X-Purpose`, InvalidPurpose -> 400) and the
+    route. A read that cannot be recorded is not answered (the write raises)."""
+    purpose = purpose_of(event.headers.get(PURPOSE_HEADER))
+    route = event.raw_event.get("routeKey") or f"{event.request_context.http.method} {event.path}"
+    log().record(ProfileAccess(profile_id, caller, purpose, str(route), datetime.now(UTC)))

@@ -24,6 +24,7 @@ from ..domain.inventory import (
 )
 from ..domain.orders import OrderState, StoredOrder
 from ..domain.precedence import FieldVersion, FieldWrite
+from ..domain.privacy import ProfileAccess
 from ..domain.profile import EventRecord, Profile
 from ..domain.stock_push import ListingUpdate
 
@@ -519,3 +520,14 @@ class PushAttempts(Protocol):
         """The platform answered that it did not apply the push: nothing is uncertain, and the
         record is still to be pushed."""
         ...
+
+
+# --- the access log (PIPL: every profile read accountable) --------------------------------------
+class AccessLog(Protocol):
+    def record(self, access: ProfileAccess) -> None:
+        """Raises when the record could not be written: the read is not answered then."""
+        ...
+
+    def of_profile(self, profile_id: str, limit: int) -> list[dict[str, str]]: ...
+
+    def of_caller(self, caller: str, limit: int) -> list[dict[str, str]]: ...

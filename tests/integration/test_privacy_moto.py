@@ -1,11 +1,12 @@
-"""Erasure at scale on moto, through the real handlers: 1,000 people synced (profiles, identity,
-evidence, timeline with orders, landed requests), 1,000 erasures requested through the privacy
-API, and one ErasureFunction run completes every one of them, store by store; the people who
-shared their landed requests keep their data. Late events for an erased person are dropped."""
+"""Privacy on moto, through the real handlers. Erasure at scale: 1,000 people synced (profiles,
+identity, evidence, timeline with orders, landed requests), 1,000 erasures requested through the
+privacy API, and one ErasureFunction run completes every one of them, store by store; the people
+who shared their landed requests keep their data; late events for an erased person are dropped.
+The access log: every profile read through the API is recorded (caller, profile, time, purpose)
+before it is answered, and can be read back by profile or by caller."""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 import uuid
@@ -18,6 +19,7 @@ import pytest
 from scrm_sync import bootstrap
 from scrm_sync.domain.privacy import STORES
 
+from tests.api_events import http_event
 from tests.integration.conftest import AppResources, build_resources, load_function, use_function_environment
 from tests.lambda_context import LambdaContext
 
@@ -37,6 +39,7 @@ VARIABLES = {
     "PRIVACY_SALT_SECRET_ARN": "PrivacySaltSecret",
     "CHECKPOINTS_TABLE": "CheckpointsTable",
     "AUDIT_TABLE": "AuditTable",
+    "ACCESS_LOG_TABLE": "AccessLogTable",
 }
 
 
@@ -46,19 +49,14 @@ class Stack:
     sync: Any
     api: Any
     erasure: Any
+    profiles: Any
 
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        event = json.loads((ROOT / "events/profile_api/find_by_phone.json").read_text())
-        event = copy.deepcopy(event)
-        event["rawPath"] = path
-        event["requestContext"]["http"]["method"] = method
-        event["requestContext"]["http"]["path"] = path
-        event["routeKey"] = f"{method} {path}"
-        event["queryStringParameters"], event["rawQueryString"] = None, ""
-        event["headers"]["x-api-key"] = API_KEY
-        event["body"] = None if body is None else json.dumps(body)
-        event["isBase64Encoded"] = False
-        answer = self.api.lambda_handler(event, LambdaContext())
+    def call(
+        self, method: str, path: str, body: Any = None, handler: Any = None, **more: Any
+    ) -> tuple[int, Any]:
+        headers = {"x-api-key": API_KEY, **more.pop("headers", {})}
+        event = http_event(method, path, body, headers=headers, **more)
+        answer = (handler or self.api).lambda_handler(event, LambdaContext())
         return int(answer["statusCode"]), json.loads(answer["body"] or "null")
 
     def sync_events(self, events: list[dict[str, Any]]) -> None:
@@ -91,7 +89,11 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack
     use_function_environment(monkeypatch, moto_endpoint, resources, VARIABLES, "scrm-privacy")
     try:
         yield Stack(
-            resources, load_function("profile_sync"), load_function("privacy_api"), load_function("erasure")
+            resources,
+            load_function("profile_sync"),
+            load_function("privacy_api"),
+            load_function("erasure"),
+            load_function("profile_api"),
         )
     finally:
         bootstrap.reset()
@@ -183,3 +185,35 @@ def test_a_thousand_erasures_complete_in_one_scheduled_run(stack: Stack) -> None
     stack.sync_events([*person_events(7), *person_events(PEOPLE)])
     text = json.dumps(dynamodb.scan(TableName=stack.resources.names["IdentityTable"])["Items"])
     assert phone(7) not in text and phone(PEOPLE) in text
+
+
+def test_every_profile_read_is_recorded_before_it_is_answered(stack: Stack) -> None:
+    stack.sync_events(person_events(1))
+    status, found = stack.call(
+        "GET",
+        "/profiles",
+        handler=stack.profiles,
+        query={"type": "phone", "value": phone(1)},
+        headers={"x-purpose": "customer_service"},
+    )
+    assert status == 200
+    profile_id = found["profile_id"]
+    by_id = {"handler": stack.profiles, "route": "/profiles/{profile_id}"}
+    assert stack.call("GET", f"/profiles/{profile_id}", **by_id)[0] == 200
+    timeline = {"handler": stack.profiles, "route": "/profiles/{profile_id}/timeline"}
+    assert stack.call("GET", f"/profiles/{profile_id}/timeline", **timeline)[0] == 200
+    refused = stack.call("GET", f"/profiles/{profile_id}", **by_id, headers={"x-purpose": "王小明 asked"})
+    assert refused[0] == 400 and "X-Purpose" in refused[1]["message"]  # free text never reaches the log
+
+    status, log = stack.call("GET", "/access-log", query={"profile_id": profile_id})
+    assert status == 200
+    assert [(e["purpose"], e["route"]) for e in log["entries"]] == [
+        ("unspecified", "GET /profiles/{profile_id}/timeline"),
+        ("unspecified", "GET /profiles/{profile_id}"),
+        ("customer_service", "GET /profiles"),
+    ]
+    assert {e["caller"] for e in log["entries"]} == {"privacy-test"}
+    assert phone(1) not in json.dumps(log) and "顾客00001" not in json.dumps(log)
+    by_caller = stack.call("GET", "/access-log", query={"caller": "privacy-test"})[1]["entries"]
+    assert len(by_caller) == 3
+    assert stack.call("GET", "/access-log")[0] == 400  # by profile or by caller
