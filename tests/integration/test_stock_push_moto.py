@@ -87,6 +87,17 @@ def world(
     return inventory, StockPush(lambda: rules, apis.get, attempts)
 
 
+def scene(
+    resources: AppResources, marketplace: tuple[FakeMarketplace, str], doudian_shop_id: str | None = None
+) -> tuple[FakeMarketplace, StreamTail, Inventory, StockPush, str]:
+    """A fresh SKU in a world of channel allocations, the marketplace fakes and the stream tail."""
+    fake, base = marketplace
+    sku = f"LIP-{uuid.uuid4().hex[:6]}"
+    stream = StreamTail(resources.clients, resources.table("InventoryTable"))
+    inventory, push = world(resources, base, sku, doudian_shop_id)
+    return fake, stream, inventory, push, sku
+
+
 def run_handler(
     push: StockPush, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
@@ -100,10 +111,7 @@ def run_handler(
 def test_channel_stock_changes_reach_both_marketplaces_once_each(
     app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace)
     inventory.apply(
         "wms", "r1", T0, InventoryMovement(kind="receipt", sku=sku, location="tmall-flagship", quantity=10)
     )
@@ -133,10 +141,7 @@ def test_channel_stock_changes_reach_both_marketplaces_once_each(
 def test_a_platform_outage_fails_the_record_and_a_refusal_is_set_aside(
     app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace)
     inventory.apply(
         "wms", "r1", T0, InventoryMovement(kind="receipt", sku=sku, location="tmall-flagship", quantity=2)
     )
@@ -164,10 +169,7 @@ YOUZAN_LISTING = "youzan:520000001:36000001"
 def test_youzan_pushes_are_incremental_and_a_redelivered_record_is_not_applied_twice(
     app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace)
     for n, quantity in enumerate((6, 3, 2)):
         inventory.apply(
             "wms",
@@ -193,10 +195,7 @@ def test_youzan_pushes_are_incremental_and_a_redelivered_record_is_not_applied_t
 def test_a_youzan_push_with_an_unknown_outcome_is_followed_by_setting_the_listing(
     app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace)
     inventory.apply(
         "wms", "y1", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=5)
     )
@@ -226,10 +225,7 @@ def test_a_youzan_push_with_an_unknown_outcome_is_followed_by_setting_the_listin
 def test_a_revoked_youzan_token_is_replaced_once_and_the_push_goes_through(
     app_resources: AppResources, marketplace: tuple[FakeMarketplace, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace)
     inventory.apply(
         "wms", "y1", T0, InventoryMovement(kind="receipt", sku=sku, location="youzan-shop", quantity=3)
     )
@@ -248,10 +244,7 @@ def test_a_doudian_self_use_app_fetches_its_token_and_replaces_it_when_refused(
 ) -> None:
     """With shop_id and no access_token, the Doudian token comes from token.create, is shared
     through the checkpoints table, and is created again when Doudian refuses it."""
-    fake, base = marketplace
-    sku = f"LIP-{uuid.uuid4().hex[:6]}"
-    stream = StreamTail(app_resources.clients, app_resources.table("InventoryTable"))
-    inventory, push = world(app_resources, base, sku, doudian_shop_id=DOUDIAN_SHOP_ID)
+    fake, stream, inventory, push, sku = scene(app_resources, marketplace, doudian_shop_id=DOUDIAN_SHOP_ID)
     for n in range(2):
         inventory.apply(
             "wms",

@@ -255,10 +255,8 @@ def sync() -> ProfileSync:
 
 @factory
 def personal_data() -> DynamoPersonalData:
-    s = settings(PrivacySettings)
-    return DynamoPersonalData(
-        client("dynamodb"), s.profiles_table, s.identity_table, s.timeline_table, s.orders_table
-    )
+    orders_table = settings(PrivacySettings).orders_table
+    return DynamoPersonalData(client("dynamodb"), profile_repository(), orders_table)
 
 
 @factory

@@ -95,6 +95,18 @@ class DynamoProfileRepository:
         self._identity = identity_table
         self._timeline = timeline_table
 
+    @property
+    def profiles_table(self) -> str:
+        return self._profiles
+
+    @property
+    def identity_table(self) -> str:
+        return self._identity
+
+    @property
+    def timeline_table(self) -> str:
+        return self._timeline
+
     # -- identity graph ---------------------------------------------------------------------
     def owners(self, identifier_keys: Sequence[str]) -> dict[str, Owner]:
         return {
@@ -407,7 +419,7 @@ class DynamoProfileRepository:
         raise RuntimeError("field writes did not settle")
 
     def field_versions(self, profile_id: str) -> tuple[str | None, dict[str, tuple[Any, FieldVersion]]]:
-        item = self._get_profile_item(profile_id)
+        item = self.profile_item(profile_id)
         if item is None:
             return None, {}
         redirect = item.get("redirect_to")
@@ -456,11 +468,12 @@ class DynamoProfileRepository:
         raise RuntimeError(f"redirect chain from {profile_id} is too long")
 
     def merged_from(self, profile_id: str) -> list[str]:
-        item = self._get_profile_item(profile_id) or {}
+        item = self.profile_item(profile_id) or {}
         return list(item.get("merged_from", []))
 
     # -- reads ------------------------------------------------------------------------------
-    def _get_profile_item(self, profile_id: str) -> dict[str, Any] | None:
+    def profile_item(self, profile_id: str) -> dict[str, Any] | None:
+        """The profile item as stored (plain values), consistently read."""
         item = self._db.get_item(
             TableName=self._profiles,
             Key={"pk": {"S": profile_id}, "sk": {"S": PROFILE_SK}},
@@ -469,12 +482,12 @@ class DynamoProfileRepository:
         return from_item(item) if item else None
 
     def load(self, profile_id: str, identifiers: bool = True) -> Profile | None:
-        live, item = profile_id, self._get_profile_item(profile_id)
+        live, item = profile_id, self.profile_item(profile_id)
         for _ in range(_MAX_REDIRECT_HOPS):  # a merged-away profile's item names its survivor
             if item is None or "redirect_to" not in item:
                 break
             live = item["redirect_to"]
-            item = self._get_profile_item(live)
+            item = self.profile_item(live)
         else:
             raise RuntimeError(f"redirect chain from {profile_id} is too long")
         if item is None or item.get(ERASED_BY):

@@ -33,7 +33,7 @@ from ..domain.orders import order_key
 from ..domain.privacy import ERASED_PROFILE, STORES, Erasure, StoreStatus
 from ..services.erasure import PersonalData, ScrubPass
 from .dynamo_codec import from_item, to_attr, to_item
-from .dynamodb import EVENT_SK_PREFIX, PROFILE_SK
+from .dynamodb import EVENT_SK_PREFIX, PROFILE_SK, DynamoProfileRepository
 from .dynamodb_orders import ARCHIVED_BY_PROFILE_INDEX
 
 PENDING_INDEX = "pending_erasures"
@@ -43,11 +43,12 @@ _SCRUB_KEY = {"pk": {"S": "scrub"}, "sk": {"S": "scrub"}}
 
 
 class DynamoPersonalData:
-    def __init__(self, client: Any, profiles: str, identity: str, timeline: str, orders: str) -> None:
+    def __init__(self, client: Any, profiles: DynamoProfileRepository, orders: str) -> None:
         self._db = client
-        self._profiles = profiles
-        self._identity = identity
-        self._timeline = timeline
+        self._repo = profiles  # profile items are read the one way
+        self._profiles = profiles.profiles_table
+        self._identity = profiles.identity_table
+        self._timeline = profiles.timeline_table
         self._orders = orders
 
     # -- finding the person ---------------------------------------------------------------------
@@ -66,7 +67,7 @@ class DynamoPersonalData:
             for pid in self._closure(root):
                 if pid not in profile_ids:
                     profile_ids.append(pid)
-        items = [self._profile_item(pid) for pid in profile_ids]
+        items = [self._repo.profile_item(pid) for pid in profile_ids]
         if profile_id and not any(item and not item.get(ERASED_BY) for item in items):
             profile_ids = []  # no such profile (or erased already): nothing of it to find
         identifiers = [Identifier.from_key(str(link["identifier_key"])) for link in self._links(profile_ids)]
@@ -83,7 +84,7 @@ class DynamoPersonalData:
         """The live profile a merged-away one redirects to, and every profile merged into it."""
         current, seen = profile_id, []
         for _ in range(16):
-            item = self._profile_item(current)
+            item = self._repo.profile_item(current)
             if not item or not item.get("redirect_to"):
                 break
             current = str(item["redirect_to"])
@@ -93,17 +94,9 @@ class DynamoPersonalData:
             if pid in seen:
                 continue
             seen.append(pid)
-            item = self._profile_item(pid) or {}
+            item = self._repo.profile_item(pid) or {}
             queue.extend(str(m) for m in item.get("merged_from") or [])
         return seen
-
-    def _profile_item(self, profile_id: str) -> dict[str, Any] | None:
-        item = self._db.get_item(
-            TableName=self._profiles,
-            Key={"pk": {"S": profile_id}, "sk": {"S": PROFILE_SK}},
-            ConsistentRead=True,
-        ).get("Item")
-        return from_item(item) if item else None
 
     def _links(self, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Every identity item of these profiles, blocked links included."""
