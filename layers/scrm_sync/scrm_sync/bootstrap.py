@@ -51,6 +51,7 @@ from .adapters.wecom_robot import WeComRobot
 from .channels import ADAPTERS
 from .domain.credentials import ChannelCredentials
 from .domain.identifiers import identifier_key_of
+from .domain.privacy import consents
 from .domain.promotion import LaneSettings, PromotionPlan
 from .domain.rules import Rules
 from .domain.send_window import SendWindow
@@ -502,7 +503,14 @@ def outbox() -> SqsOutbox:
 @factory
 def change_feed() -> ChangeFeed:
     """Fans out to the destinations whose queue the function has (no queue: that destination is off)."""
-    return ChangeFeed(rules_document(), credentials_document(), outbox(), frozenset(_destination_queues()))
+    repository = profile_repository()
+
+    def consent_of(profile_id: str) -> dict[str, bool]:
+        item = repository.profile_item(profile_id) or {}
+        return consents({name[2:]: value for name, value in item.items() if name.startswith("v:")})
+
+    destinations = frozenset(_destination_queues())
+    return ChangeFeed(rules_document(), credentials_document(), outbox(), destinations, consent_of)
 
 
 @factory

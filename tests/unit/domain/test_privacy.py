@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from scrm_sync.domain.identifiers import identifier_key_of, normalize_identifier
 from scrm_sync.domain.privacy import (
     STORES,
@@ -142,3 +144,91 @@ def test_scrubbing_removes_exactly_the_erased_peoples_events(
     else:
         assert scrubbed is not None
         assert [e["identifiers"][0]["value"] for e in json.loads(scrubbed)["events"]] == kept
+
+
+# -- consent ---------------------------------------------------------------------------------------
+def consent_event(source: str, at: str, granted: bool, name: str = "consent_marketing_sms") -> Any:
+    from scrm_sync.domain.events import CanonicalEvent
+
+    return CanonicalEvent.model_validate(
+        {
+            "event_id": f"{source}-{at}",
+            "source": source,
+            "type": "profile.updated",
+            "occurred_at": at,
+            "identifiers": [{"type": "phone", "value": "13911112222"}],
+            "attributes": {name: granted},
+        }
+    )
+
+
+def test_the_persons_latest_consent_wins_whatever_the_source() -> None:
+    """MDM outranks every source for ordinary fields; a consent is the person's own statement."""
+    from scrm_sync.adapters.memory import InMemoryProfileRepository
+    from scrm_sync.domain.rules import load_rules
+    from scrm_sync.services.profiles import ProfileQueries
+    from scrm_sync.services.sync import ProfileSync
+
+    rules = load_rules({})
+    repo = InMemoryProfileRepository()
+    sync = ProfileSync(repo, lambda: rules)
+    sync.apply(consent_event("mdm", "2026-12-01T09:00:00+08:00", True))
+    sync.apply(consent_event("wechat_mp", "2026-12-02T09:00:00+08:00", False))  # withdrawn later
+    sync.apply(consent_event("mdm", "2026-11-30T09:00:00+08:00", True))  # an older statement
+    profile = ProfileQueries(repo).find(rules, "phone", "13911112222", None)
+    assert profile is not None and profile["attributes"]["consent_marketing_sms"] is False
+
+
+@pytest.mark.parametrize("name, value", [("consent_marketing_sms", "yes"), ("consent_marketing", True)])
+def test_a_consent_must_name_purpose_and_channel_and_be_true_or_false(name: str, value: Any) -> None:
+    with pytest.raises(ValidationError, match=f"attributes.{name}"):
+        consent_event("pos", "2026-12-01T09:00:00+08:00", value, name)
+
+
+def test_consent_allows_nothing_after_a_withdrawal_and_needs_a_grant_only_where_required() -> None:
+    from scrm_sync.domain.privacy import consent_allows, consent_attribute, consent_key_of, consents
+
+    recorded = consents({"consent_marketing_sms": False, "consent_service_wechat_mp": True, "name": "x"})
+    assert recorded == {"marketing.sms": False, "service.wechat_mp": True}
+    assert not consent_allows(recorded, "marketing.sms", grant_required=False)
+    assert consent_allows(recorded, "service.wechat_mp", grant_required=True)
+    assert consent_allows(recorded, "marketing.wecom", grant_required=False)
+    assert not consent_allows(recorded, "marketing.wecom", grant_required=True)
+    assert consent_key_of(consent_attribute("service.wechat_mp")) == "service.wechat_mp"
+
+
+def test_wecom_tags_are_taken_off_when_marketing_consent_is_withdrawn() -> None:
+    from scrm_sync.domain.wecom_tags import TagRules
+
+    rules = TagRules.model_validate(
+        {"rules": [{"attribute": "member_level", "group": "会员等级", "values": {"gold": "金卡"}}]}
+    )
+    assert {t.name for t in rules.desired({"member_level": "gold"})} == {"金卡"}
+    assert rules.desired({"member_level": "gold", "consent_marketing_wecom": False}) == frozenset()
+    assert "consent_marketing_wecom" in rules.attributes  # a withdrawal is a change the writer acts on
+    opt_in = rules.model_copy(update={"grant_required": True})
+    assert opt_in.desired({"member_level": "gold"}) == frozenset()
+    assert opt_in.desired({"member_level": "gold", "consent_marketing_wecom": True})
+
+
+def test_a_webhook_subscription_with_a_purpose_gets_only_the_people_who_granted_it() -> None:
+    from scrm_sync.domain.outbound_webhooks import WebhookSubscription, select_for
+
+    subscription = WebhookSubscription.model_validate(
+        {"url": "https://crm.example.com/hook", "secret": "whsec_" + "A" * 32, "purpose": "marketing.sms"}
+    )
+    document = {
+        "type": "profile.changed",
+        "id": "d1",
+        "profile_id": "p_1",
+        "kinds": ["fields"],
+        "fields": {"level": {"old": None, "new": "gold"}},
+    }
+    assert select_for(subscription, {**document, "consent": {}}) is None
+    assert select_for(subscription, {**document, "consent": {"marketing.sms": False}}) is None
+    granted = select_for(subscription, {**document, "consent": {"marketing.sms": True}})
+    assert granted is not None and granted["consent"] == {"marketing.sms": True}
+    with pytest.raises(ValidationError, match="purpose"):
+        WebhookSubscription.model_validate(
+            {**subscription.model_dump(), "secret": "whsec_" + "A" * 32, "purpose": "sms"}
+        )

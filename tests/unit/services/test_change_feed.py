@@ -104,3 +104,34 @@ def test_destinations_that_are_off_get_nothing():
 def test_batches_respect_both_the_entry_and_the_byte_limits():
     assert list(batches_within([1] * 23, 10, 1000)) == [list(range(10)), list(range(10, 20)), [20, 21, 22]]
     assert list(batches_within([600, 600, 300, 100], 10, 1000)) == [[0], [1, 2, 3]]
+
+
+def test_documents_carry_the_profiles_consents_and_purpose_bound_subscriptions_honour_them():
+    from scrm_sync.domain.change_feed import identity_documents
+
+    credentials = load_credentials(
+        {
+            "outbound_webhooks": {
+                "sms": {"url": "https://sms.example.cn/h", "secret": SECRET, "purpose": "marketing.sms"}
+            }
+        }
+    )
+    recorded = {"p1": {"marketing.sms": True}, "p2": {"marketing.sms": False}}
+    outbox = Outbox()
+    consent_feed = ChangeFeed(
+        lambda: RULES, lambda: credentials, outbox, frozenset({WEBHOOKS, EVENT_BUS}), recorded.get
+    )
+    granted = change("1", member_level="gold", consent_marketing_sms=True)  # type: ignore[arg-type]
+    assert granted["consent"] == {"marketing.sms": True}  # from the profile's image
+    link = {
+        "identifier_key": "phone##+8613800138000",
+        "profile_id": "p2",
+        "type": "phone",
+        "value": "+8613800138000",
+    }
+    (withdrawn,) = identity_documents("2", AT, None, link)
+    assert "consent" not in withdrawn  # an identity change: the feed looks the consents up
+    assert consent_feed.publish([("1", granted), ("2", withdrawn)]) == set()
+    assert [json.loads(m.body)["profile_id"] for m in outbox.sent[WEBHOOKS]] == ["p1"]
+    bus = [json.loads(m.body) for m in outbox.sent[EVENT_BUS]]  # rules on the bus can match on it
+    assert [d["consent"] for d in bus] == [{"marketing.sms": True}, {"marketing.sms": False}]

@@ -25,6 +25,7 @@ from typing import Any
 
 from .audit import profile_changes
 from .identifiers import Identifier
+from .privacy import consents
 
 DOCUMENT_TYPE = "profile.changed"
 DOCUMENT_VERSION = 1
@@ -86,7 +87,14 @@ def profile_document(
         elif kind == "unlink":
             document["unlink"] = {key: value for key, value in change.items() if key != "kind"}
         document["kinds"].append(kind)
-    return document if document["kinds"] else None
+    if not document["kinds"]:
+        return None
+    document["consent"] = consents(_values(new or {}))  # what the outbound destinations honour
+    return document
+
+
+def _values(image: Mapping[str, Any]) -> dict[str, Any]:
+    return {name[2:]: value for name, value in image.items() if name.startswith("v:")}
 
 
 def _owner_and_identifier(image: Mapping[str, Any] | None) -> tuple[str | None, Identifier | None]:

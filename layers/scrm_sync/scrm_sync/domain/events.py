@@ -41,6 +41,7 @@ from pydantic import (
 )
 
 from .inventory import InventoryMovement, InventoryRules
+from .privacy import consent_key_of, is_consent_attribute
 from .storable import MAX_ATTRIBUTES_PER_EVENT, as_exact_float, check_event_size, check_number, check_scalar
 
 SCHEMA_VERSION: Literal["1"] = "1"
@@ -170,6 +171,13 @@ class CanonicalEvent(_Model):
             raise ValueError("interaction events need an 'interaction'")
         if self.type == IDENTIFIERS_REMOVED and (self.attributes or self.order or self.interaction):
             raise ValueError(f"{IDENTIFIERS_REMOVED} events carry identifiers only")
+        for name, value in self.attributes.items():
+            if is_consent_attribute(name) and (
+                consent_key_of(name) is None or not isinstance(value, bool | None)
+            ):
+                raise ValueError(
+                    f"attributes.{name}: a consent is consent_<purpose>_<channel> set to true or false"
+                )
         try:
             message = self.to_message()
         except ValueError:  # pydantic cannot write an unpaired surrogate ("\ud800") as UTF-8

@@ -38,6 +38,8 @@ from pydantic import (
     field_validator,
 )
 
+from .privacy import consent_allows, consent_attribute
+
 ENTRY = "outbound_webhooks"  # the channels-secret entry
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 USER_AGENT = "omnichannel-scrm-sync-webhooks/1"
@@ -57,7 +59,7 @@ KIND_KEYS: dict[Kind, str] = {
 # identifiers and unlinks name identifier values (phones, open ids): personal data a subscriber asks for
 PERSONAL_KINDS: frozenset[Kind] = frozenset({"identifiers", "unlink"})
 DEFAULT_KINDS: frozenset[Kind] = frozenset(k for k in KINDS if k not in PERSONAL_KINDS)
-ENVELOPE = ("type", "version", "id", "profile_id", "sequence", "changed_at")
+ENVELOPE = ("type", "version", "id", "profile_id", "sequence", "changed_at", "consent")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _HEADER_SAFE = re.compile(r"^[\x21-\x7e]{1,256}$")  # printable ASCII, no spaces: a header value
 _MIN_KEY_BYTES, _MAX_KEY_BYTES = 24, 64
@@ -96,6 +98,16 @@ class WebhookSubscription(BaseModel):
     fields: tuple[str, ...] = ("*",)  # field names or fnmatch patterns (case-sensitive)
     timeout_seconds: float = Field(default=5.0, ge=1, le=10)
     enabled: StrictBool = True
+    # what the receiver uses the data for, on which channel ("marketing.sms"): it gets the changes
+    # of people who granted that consent only (README "Privacy")
+    purpose: str | None = None
+
+    @field_validator("purpose")
+    @classmethod
+    def _consent_key(cls, purpose: str | None) -> str | None:
+        if purpose is not None:
+            consent_attribute(purpose)  # raises for anything but "<purpose>.<channel>"
+        return purpose
 
     @field_validator("url")
     @classmethod
@@ -212,6 +224,11 @@ def select_for(subscription: WebhookSubscription, document: Mapping[str, Any]) -
     subscription is disabled. The input is not modified."""
     if not subscription.enabled:
         return None
+    if subscription.purpose is not None:
+        recorded = document.get("consent")
+        granted = recorded if isinstance(recorded, Mapping) else {}
+        if not consent_allows(granted, subscription.purpose, grant_required=True):
+            return None  # no recorded grant for that purpose: nothing of this person
     present = document.get("kinds")
     if not isinstance(present, list):
         return None

@@ -318,3 +318,48 @@ class ProfileAccess:
     purpose: str
     route: str
     at: datetime
+
+
+# -- consent per purpose and channel ------------------------------------------------------------
+# A profile attribute `consent_<purpose>_<channel>` (true: granted, false: withdrawn), set by any
+# event: consent_marketing_wecom, consent_marketing_sms, consent_service_wechat_mp. The person's
+# latest statement wins whatever the source said it (domain/profile.py field_writes), and the
+# outbound destinations honour it (WeCom tags, webhook subscriptions with a purpose).
+CONSENT_PREFIX: Final = "consent_"
+_CONSENT_ATTRIBUTE = re.compile(r"^consent_([a-z0-9]+)_([a-z0-9][a-z0-9_]*)$")
+_CONSENT_KEY = re.compile(r"^([a-z0-9]+)\.([a-z0-9][a-z0-9_]*)$")
+
+
+def is_consent_attribute(name: str) -> bool:
+    return name.startswith(CONSENT_PREFIX)
+
+
+def consent_key_of(attribute: str) -> str | None:
+    """`consent_marketing_sms` -> "marketing.sms" (None: not a consent attribute's name)."""
+    match = _CONSENT_ATTRIBUTE.fullmatch(attribute)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def consent_attribute(key: str) -> str:
+    """ "marketing.sms" -> `consent_marketing_sms` (ValueError for a malformed key)."""
+    match = _CONSENT_KEY.fullmatch(key)
+    if match is None:
+        raise ValueError(f"a consent is '<purpose>.<channel>' (e.g. marketing.sms), not {key!r}")
+    return f"{CONSENT_PREFIX}{match.group(1)}_{match.group(2)}"
+
+
+def consents(attributes: Mapping[str, Any]) -> dict[str, bool]:
+    """The consents a profile records: "purpose.channel" -> granted."""
+    found = {}
+    for name, value in attributes.items():
+        key = consent_key_of(name)
+        if key is not None and isinstance(value, bool):
+            found[key] = value
+    return found
+
+
+def consent_allows(recorded: Mapping[str, bool], key: str, grant_required: bool) -> bool:
+    """Whether a purpose may use a channel for this person: never after a withdrawal; without a
+    recorded statement, only when the purpose does not need an explicit grant."""
+    granted = recorded.get(key)
+    return granted if granted is not None else not grant_required

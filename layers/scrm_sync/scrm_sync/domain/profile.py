@@ -11,6 +11,7 @@ from typing import Any
 from .events import CanonicalEvent
 from .identifiers import Identifier, InvalidIdentifier, normalize_identifier
 from .precedence import FieldVersion, FieldWrite, precedence_key
+from .privacy import is_consent_attribute
 from .rules import Rules
 
 
@@ -68,7 +69,9 @@ def field_writes(event: CanonicalEvent, rules: Rules) -> list[FieldWrite]:
     occurred_text = occurred_at.isoformat()
     writes = []
     for name in sorted(event.attributes):
-        key = precedence_key(rank, occurred_at, event.source, event.event_id, rules.is_write_once(name))
+        # a consent is the person's own latest statement: no source outranks it
+        field_rank = 0 if is_consent_attribute(name) else rank
+        key = precedence_key(field_rank, occurred_at, event.source, event.event_id, rules.is_write_once(name))
         version = FieldVersion(key, event.source, occurred_text, event.event_id)
         writes.append(FieldWrite(name, event.attributes[name], version))
     return writes

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .followers import FOLLOWER_PREFIX
+from .privacy import consent_allows, consent_attribute, consents
 
 NAME_LIMIT = 30  # WeCom's limit for group and tag names
 WECOM_OWNED_PREFIX = "wecom_"
@@ -112,15 +113,26 @@ class TagRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: tuple[TagRule, ...] = ()
+    # what the tags are for, on the WeCom channel: a person who withdrew that consent
+    # (consent_<purpose>_wecom = false) gets no tags, and the ones written are taken off;
+    # with `grant_required`, only people who granted it get tags
+    purpose: str = Field(default="marketing", pattern=r"^[a-z0-9]+$")
+    grant_required: bool = False
+
+    @property
+    def consent(self) -> str:
+        return f"{self.purpose}.wecom"
 
     @property
     def attributes(self) -> frozenset[str]:
-        return frozenset(rule.attribute for rule in self.rules)
+        return frozenset(rule.attribute for rule in self.rules) | {consent_attribute(self.consent)}
 
     def managed(self) -> frozenset[CorpTag]:
         return frozenset(tag for rule in self.rules for tag in rule.tags())
 
     def desired(self, attributes: Mapping[str, Any]) -> frozenset[CorpTag]:
+        if not consent_allows(consents(attributes), self.consent, self.grant_required):
+            return frozenset()  # no consent: none of the tags these rules manage
         return frozenset(tag for rule in self.rules for tag in rule.wanted(attributes))
 
     def groups(self) -> dict[str, frozenset[str]]:

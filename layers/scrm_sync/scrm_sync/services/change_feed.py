@@ -59,14 +59,20 @@ class ChangeFeed:
         credentials: Callable[[], ChannelCredentials],
         outbox: Outbox,
         destinations: frozenset[str],
+        consent_of: Callable[[str], dict[str, bool]] | None = None,
     ) -> None:
         self._rules = rules
         self._credentials = credentials
         self._outbox = outbox
         self._destinations = destinations
+        self._consent_of = consent_of  # a profile's recorded consents, for identity documents
 
     def messages(self, document: Mapping[str, Any]) -> dict[str, list[OutboundMessage]]:
-        """What each enabled destination gets for one change document."""
+        """What each enabled destination gets for one change document. Every document carries
+        the profile's recorded consents (an identity document looks them up), which webhook
+        subscriptions with a purpose honour and event bus rules can match on."""
+        if "consent" not in document and self._consent_of is not None:
+            document = {**document, "consent": self._consent_of(str(document["profile_id"]))}
         out: dict[str, list[OutboundMessage]] = {}
         doc_id, profile_id = str(document["id"]), str(document["profile_id"])
         if WECOM_TAGS in self._destinations and tag_relevant(document, self._rules().wecom_tags):
