@@ -154,6 +154,15 @@ class CanonicalEvent(_Model):
             raise ValueError("at least one identifier must name the customer")
         return identifiers
 
+    @field_validator("attributes")
+    @classmethod
+    def _consents(cls, attributes: dict[str, Any]) -> dict[str, Any]:
+        for name, value in attributes.items():
+            well_formed = consent_key_of(name) is not None and isinstance(value, bool | None)
+            if is_consent_attribute(name) and not well_formed:
+                raise ValueError(f"{name}: a consent is consent_<purpose>_<channel> set to true or false")
+        return attributes
+
     @model_validator(mode="after")
     def _payload_matches_type(self) -> CanonicalEvent:
         if self.type == INVENTORY:
@@ -171,13 +180,6 @@ class CanonicalEvent(_Model):
             raise ValueError("interaction events need an 'interaction'")
         if self.type == IDENTIFIERS_REMOVED and (self.attributes or self.order or self.interaction):
             raise ValueError(f"{IDENTIFIERS_REMOVED} events carry identifiers only")
-        for name, value in self.attributes.items():
-            if is_consent_attribute(name) and (
-                consent_key_of(name) is None or not isinstance(value, bool | None)
-            ):
-                raise ValueError(
-                    f"attributes.{name}: a consent is consent_<purpose>_<channel> set to true or false"
-                )
         try:
             message = self.to_message()
         except ValueError:  # pydantic cannot write an unpaired surrogate ("\ud800") as UTF-8
