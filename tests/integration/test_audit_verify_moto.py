@@ -98,3 +98,20 @@ def test_scrm_audit_verify_exit_status(scrm_audit_verify, trail, resources):
     status, report, err = scrm_audit_verify("p-unknown")
     assert (status, report["ok"], report["status"]) == (3, False, "missing")
     assert "no audit chain for p-unknown" in err
+
+
+def test_the_retention_sweep_removes_old_content_from_dynamodb_and_the_chain_verifies(trail, resources):
+    record_chain(trail, "p-old", length=2)
+    db: Any = resources.clients("dynamodb")
+    table = resources.table("AuditTable")
+    db.update_item(  # entry 1 was appended years ago
+        TableName=table,
+        Key={"pk": {"S": "p-old"}, "sk": {"S": f"{1:012d}"}},
+        UpdateExpression="SET recorded_at = :old",
+        ExpressionAttributeValues={":old": {"S": "2020-01-01T00:00:00+00:00"}},
+    )
+    assert trail.expire_all("2021-12-03T00:00:00+00:00") == 1
+    first = db.get_item(TableName=table, Key={"pk": {"S": "p-old"}, "sk": {"S": f"{1:012d}"}})["Item"]
+    assert first["change"]["S"] == "" and first["digest"]["S"]
+    assert trail.verify("p-old").ok
+    assert trail.expire_all("2021-12-03T00:00:00+00:00") == 0

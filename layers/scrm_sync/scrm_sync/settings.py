@@ -186,6 +186,12 @@ class AuditSettings(EnvSettings):
     audit_table: str = Field(alias="AUDIT_TABLE", min_length=1)
 
 
+class AuditRetentionSettings(AuditSettings):
+    """How long audit entries keep their content (0: for the profile's life)."""
+
+    audit_retention_days: int = Field(0, alias="AUDIT_RETENTION_DAYS", ge=0)
+
+
 class CdcSettings(EnvSettings):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=1)
 

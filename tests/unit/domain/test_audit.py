@@ -175,3 +175,25 @@ def test_content_removed_without_an_erasure_entry_breaks_the_chain():
     report = trail.verify("p1")
     assert (report.ok, report.first_broken_seq) == (False, 1)
     assert "erasure" in (report.problem or "")
+
+
+def test_retention_removes_old_content_records_it_and_the_chain_verifies():
+    repo = InMemoryAuditRepository()
+    trail = AuditTrail(repo)
+    repo.clock = lambda: "2021-01-01T00:00:00+00:00"
+    trail.record("p1", {"kind": "fields", "changes": [{"field": "name", "new": "王小明"}]}, "1/000")
+    repo.clock = lambda: "2026-12-01T00:00:00+00:00"
+    trail.record("p1", {"kind": "fields", "changes": [{"field": "level", "new": "gold"}]}, "2/000")
+    assert repo.chains_with_content_before("2021-12-03T00:00:00+00:00") == ["p1"]
+
+    assert trail.expire_all("2021-12-03T00:00:00+00:00") == 1
+    first, second, sweep = repo.entries("p1")
+    assert first.change_json == "" and "gold" in second.change_json  # only the old one
+    assert json.loads(sweep.change_json) == {
+        "kind": "expired",
+        "before": "2021-12-03T00:00:00+00:00",
+        "redacted": [1],
+    }
+    assert trail.verify("p1").ok
+    assert trail.expire_all("2021-12-03T00:00:00+00:00") == 0  # again: nothing left to remove
+    assert repo.chains_with_content_before("2021-12-03T00:00:00+00:00") == []

@@ -91,9 +91,14 @@ def test_archived_orders_and_their_stubs_expire_together() -> None:
     assert PARAMETERS["ArchiveRetentionDays"]["MinValue"] > max(t["TransitionInDays"] for t in transitions)
 
 
-def test_the_audit_chain_has_no_expiry() -> None:
+def test_audit_content_expires_by_the_daily_sweep_and_entries_never_do() -> None:
+    # deleting entries would break the hash chain: the sweep removes their content instead
     assert "TimeToLiveSpecification" not in RESOURCES["AuditTable"]["Properties"]
-    assert retention_rows()["audit"]["parameter"] == "none"
+    row = retention_rows()["audit"]
+    assert "`AuditRetentionFunction`" in row["removed_by"]
+    function = RESOURCES["AuditRetentionFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["AUDIT_RETENTION_DAYS"] == {"Ref": "AuditRetentionDays"}
+    assert function["Events"]["Sweep"]["Properties"]["ScheduleExpression"] == "rate(1 day)"
 
 
 def test_the_access_log_expires_by_its_tables_ttl() -> None:

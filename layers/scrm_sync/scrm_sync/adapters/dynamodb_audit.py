@@ -11,6 +11,7 @@ HEAD to catch deleted newest entries (every HEAD ever written holds all of these
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -41,7 +42,11 @@ class DynamoAuditRepository:
         return _entry(item), item.get("position", {}).get("S", "")
 
     def append(self, profile_id: str, entry: AuditEntry, position: str, expected_head_seq: int) -> bool:
-        entry_item = {**_entry_item(profile_id, entry), "position": {"S": position}}
+        entry_item = {
+            **_entry_item(profile_id, entry),
+            "position": {"S": position},
+            "recorded_at": {"S": datetime.now(UTC).isoformat(timespec="seconds")},  # for retention
+        }
         head_condition = "attribute_not_exists(seq)" if expected_head_seq == 0 else "seq = :expected"
         values: dict[str, Any] = {**_head_values(entry), ":pos": {"S": position}}
         if expected_head_seq:
@@ -88,6 +93,30 @@ class DynamoAuditRepository:
             if "LastEvaluatedKey" not in response:
                 return entries
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def chains_with_content_before(self, before: str) -> Iterator[str]:
+        """Profile ids with an entry appended before `before` whose content is still there (a
+        full scan: the daily retention sweep)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "sk <> :head AND recorded_at < :before AND size(change) > :empty",
+            "ProjectionExpression": "pk",
+            "ExpressionAttributeValues": {
+                ":head": {"S": HEAD_SK},
+                ":before": {"S": before},
+                ":empty": {"N": "0"},
+            },
+        }
+        seen: set[str] = set()
+        while True:
+            page = self._db.scan(**kwargs)
+            for item in page.get("Items", []):
+                if (profile_id := item["pk"]["S"]) not in seen:
+                    seen.add(profile_id)
+                    yield profile_id
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def chains_before(self, audit_format: int) -> Iterator[str]:
         """The profile ids whose HEAD is in an older format (a full scan: for migrations)."""
@@ -177,4 +206,5 @@ def _entry(item: dict[str, Any]) -> AuditEntry:
         item.get("change", {}).get("S", ""),
         int(item.get("format", {}).get("N", "1")),
         item.get("digest", {}).get("S", ""),
+        item.get("recorded_at", {}).get("S", ""),
     )

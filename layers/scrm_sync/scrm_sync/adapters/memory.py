@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..domain.archive import InFlightBatch
@@ -450,6 +451,8 @@ class InMemoryAuditRepository:
         self.chains: dict[str, list[AuditEntry]] = {}
         self.heads: dict[str, AuditEntry] = {}
         self.positions: dict[str, str] = {}
+        # when an entry is appended (ISO 8601, UTC): tests of retention set it
+        self.clock: Callable[[], str] = lambda: datetime.now(UTC).isoformat(timespec="seconds")
 
     def head(self, profile_id: str) -> tuple[AuditEntry | None, str]:
         with self._lock:
@@ -462,6 +465,7 @@ class InMemoryAuditRepository:
             taken = {stored.seq for stored in chain}
             if (head.seq if head else 0) != expected_head_seq or entry.seq in taken:
                 return False
+            entry = dataclasses.replace(entry, recorded_at=self.clock())
             chain.append(entry)
             self.heads[profile_id] = entry
             self.positions[profile_id] = position
@@ -470,6 +474,14 @@ class InMemoryAuditRepository:
     def entries(self, profile_id: str) -> list[AuditEntry]:
         with self._lock:
             return list(self.chains.get(profile_id, []))  # appended in sequence order
+
+    def chains_with_content_before(self, before: str) -> list[str]:
+        with self._lock:
+            return sorted(
+                pid
+                for pid, chain in self.chains.items()
+                if any(e.change_json and "" < e.recorded_at < before for e in chain)
+            )
 
     def chains_before(self, audit_format: int) -> list[str]:
         with self._lock:

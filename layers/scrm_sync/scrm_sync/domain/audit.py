@@ -4,7 +4,8 @@ Format 2 (every entry appended now): digest_n = sha256(canonical JSON of change_
 hash_n = sha256(hash_{n-1} + digest_n), hash_0 = 64 zeros. The chain links digests, not contents,
 so an erasure can remove an entry's content (personal data) and keep its digest: the chain still
 verifies, and the erasure entry that did it (`kind: erased`, listing the entries it redacted)
-is itself in the chain, so content can only go missing visibly and accountably. An entry whose
+is itself in the chain, so content can only go missing visibly and accountably. A retention sweep
+(`kind: expired`) removes the content of entries older than the retention the same way. An entry whose
 content is present must still match its digest.
 Format 1 (entries appended before format 2): hash_n = sha256(hash_{n-1} + canonical JSON), no
 digest, so its content cannot be removed without breaking the chain; `migrate_chain` rewrites a
@@ -24,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +43,8 @@ def chain_hash(previous_hash: str, change_json: str) -> str:
 
 CURRENT_FORMAT = 2
 ERASED = "erased"  # the change kind of an erasure
+EXPIRED = "expired"  # the change kind of a retention sweep (AuditRetentionDays)
+REDACTING = frozenset({ERASED, EXPIRED})  # the entries that may name entries whose content went
 
 
 def content_digest(change_json: str) -> str:
@@ -56,6 +59,9 @@ class AuditEntry:
     change_json: str  # stored verbatim ("" once redacted): the digest covers these exact bytes
     format: int = 1
     digest: str = ""  # format 2: sha256 of change_json, kept when the content is redacted
+    # when it was appended (not hashed: a retention sweep that redacts by it names what it
+    # redacted in an entry of its own, which is); "" for entries appended before it was kept
+    recorded_at: str = field(default="", compare=False)
 
     @property
     def redacted(self) -> bool:
@@ -105,6 +111,12 @@ def erasure_change(
     }
 
 
+def expiry_change(before: str, redacted: Sequence[int]) -> dict[str, Any]:
+    """The chain's record of a retention sweep: the content of entries appended before `before`
+    was removed (their digests stay)."""
+    return {"kind": EXPIRED, "before": before, "redacted": list(redacted)}
+
+
 def _redactions(entry: AuditEntry) -> set[int]:
     if entry.redacted:
         return set()
@@ -112,7 +124,7 @@ def _redactions(entry: AuditEntry) -> set[int]:
         change = json.loads(entry.change_json)
     except ValueError:
         return set()
-    if not isinstance(change, dict) or change.get("kind") != ERASED:
+    if not isinstance(change, dict) or change.get("kind") not in REDACTING:
         return set()
     return {n for n in change.get("redacted", []) if isinstance(n, int)}
 

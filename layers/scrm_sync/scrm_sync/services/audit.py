@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, Protocol
 
 from ..domain.audit import (
     CURRENT_FORMAT,
-    ERASED,
+    REDACTING,
     AuditEntry,
     ChainReport,
+    expiry_change,
     migrate_chain,
     next_entry,
     verify_chain,
@@ -46,6 +47,10 @@ class AuditRepository(Protocol):
 
     def chains_before(self, audit_format: int) -> Iterable[str]:
         """The profile ids whose HEAD is in an older format."""
+        ...
+
+    def chains_with_content_before(self, before: str) -> Iterable[str]:
+        """The profile ids with an entry appended before `before` that still has content."""
         ...
 
     def move_head(self, profile_id: str, head: AuditEntry, expected: AuditEntry) -> bool:
@@ -114,8 +119,26 @@ class AuditTrail:
         from the erasure run and the audit function alike: entries whose content is still there
         and that no erasure entry names yet get one more erasure entry; entries named but not yet
         emptied (an interrupted run) are emptied. Returns the redacted seqs."""
+        return self._redact(profile_id, change, lambda _: True)
+
+    def expire(self, profile_id: str, before: str) -> list[int]:
+        """Retention: remove the content of the entries appended before `before` (ISO 8601,
+        UTC), recorded by an `expired` entry; entries without an append time are kept."""
+        return self._redact(profile_id, expiry_change(before, []), lambda e: "" < e.recorded_at < before)
+
+    def expire_all(self, before: str) -> int:
+        """The retention sweep: every chain's content appended before `before` removed (the
+        chains stay verifiable); the number of entries redacted."""
+        redacted = 0
+        for profile_id in self._repo.chains_with_content_before(before):
+            redacted += len(self.expire(profile_id, before))
+        return redacted
+
+    def _redact(
+        self, profile_id: str, change: Mapping[str, Any], due: Callable[[AuditEntry], bool]
+    ) -> list[int]:
         if self.migrate(profile_id) == "broken":
-            log.error("audit chain broken before an erasure; its content is removed all the same")
+            log.error("audit chain broken before a redaction; its content is removed all the same")
         for _ in range(MAX_ATTEMPTS):
             head, position = self._repo.head(profile_id)
             entries = self._repo.entries(profile_id)
@@ -124,7 +147,9 @@ class AuditTrail:
             if unfinished:
                 self._repo.put_entries(profile_id, unfinished)
             uncovered = [
-                e.seq for e in entries if e.change_json and _kind(e) != ERASED and e.seq not in covered
+                e.seq
+                for e in entries
+                if e.change_json and _kind(e) not in REDACTING and e.seq not in covered and due(e)
             ]
             if not uncovered:
                 return sorted(covered)
@@ -135,7 +160,7 @@ class AuditTrail:
                     profile_id, [e.without_content() for e in entries if e.seq in set(uncovered)]
                 )
                 return sorted(covered | set(uncovered))
-        raise RuntimeError(f"could not record the erasure in the audit chain of {profile_id}")
+        raise RuntimeError(f"could not record the redaction in the audit chain of {profile_id}")
 
     def verify(self, profile_id: str) -> ChainReport:
         """Verify the entries against HEAD. Entries and HEAD cannot be read in one snapshot, so
@@ -158,7 +183,7 @@ def _position_key(position: str) -> tuple[int, str]:
 
 
 def _redacted_by(entry: AuditEntry) -> list[int]:
-    if _kind(entry) != ERASED:
+    if _kind(entry) not in REDACTING:
         return []
     return [n for n in json.loads(entry.change_json).get("redacted") or [] if isinstance(n, int)]
 
