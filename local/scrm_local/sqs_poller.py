@@ -1,6 +1,12 @@
-"""The SQS event source: receive batches, invoke, delete successes, make failures visible again
-soon (1 s instead of the queue's VisibilityTimeout). Moving a message to the dead-letter queue
-after maxReceiveCount receives is done by moto's ReceiveMessage itself, exactly as SQS does."""
+"""The SQS event source, as Lambda's: receive batches (gathering up to BatchSize for the template's
+MaximumBatchingWindowInSeconds), invoke, delete successes and leave failures alone: a failed message
+comes back when the queue's VisibilityTimeout lapses, or when the handler's own
+ChangeMessageVisibility (a retry with backoff) says. Moving a message to the dead-letter queue
+after maxReceiveCount receives is done by moto's ReceiveMessage itself, exactly as SQS does.
+
+Earlier this stand-in made failures visible again after 1 s: with maxReceiveCount receives that
+sent to the dead-letter queue in seconds what SQS keeps retrying for many minutes (alarms waiting
+for the robot's send budget were lost that way), and it overrode handlers' backoff."""
 
 from __future__ import annotations
 
@@ -15,8 +21,6 @@ from .template import SqsSource
 
 log = logging.getLogger(__name__)
 
-MAX_BATCHING_WINDOW = 1.0  # seconds: keep local feedback fast, whatever the template says
-RETRY_VISIBILITY = 1  # seconds before a failed message is received again
 LONG_POLL = 1  # seconds; bounds how long stop() waits
 
 
@@ -33,14 +37,12 @@ class SqsPoller(Poller):
         source: SqsSource,
         invoke: Invoke,
         clients: Clients,
-        function_timeout: int,
         max_concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         concurrency = min(source.maximum_concurrency or DEFAULT_CONCURRENCY, max_concurrency)
         super().__init__(f"{source.function_id}.{source.event_name}", source.function_id, invoke, concurrency)
         self.source = source
         self.sqs = clients("sqs")
-        self.visibility = max(function_timeout + 5, RETRY_VISIBILITY)
         self.queue_url = ""
 
     def setup(self) -> None:
@@ -50,8 +52,7 @@ class SqsPoller(Poller):
         response = self.sqs.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=min(10, count),
-            WaitTimeSeconds=wait,
-            VisibilityTimeout=self.visibility,
+            WaitTimeSeconds=wait,  # the queue's VisibilityTimeout applies, as for Lambda's pollers
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -59,8 +60,7 @@ class SqsPoller(Poller):
 
     def receive_batch(self) -> list[dict[str, Any]]:
         batch = self._receive(self.source.batch_size, LONG_POLL)
-        window = min(self.source.batching_window, MAX_BATCHING_WINDOW)
-        deadline = time.monotonic() + window
+        deadline = time.monotonic() + self.source.batching_window
         while batch and len(batch) < self.source.batch_size and time.monotonic() < deadline:
             if self.stop_event.is_set():
                 break
@@ -94,16 +94,13 @@ class SqsPoller(Poller):
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(n), "ReceiptHandle": by_id[i]} for n, i in enumerate(chunk)],
             )
-        for chunk in _chunks(failed):
-            self.sqs.change_message_visibility_batch(
-                QueueUrl=self.queue_url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": by_id[i], "VisibilityTimeout": RETRY_VISIBILITY}
-                    for n, i in enumerate(chunk)
-                ],
-            )
         if failed:
-            log.info("%s: %d of %d messages failed and will be retried", self.name, len(failed), len(ids))
+            log.info(
+                "%s: %d of %d messages failed; they come back after their visibility timeout",
+                self.name,
+                len(failed),
+                len(ids),
+            )
         return True
 
     def backlog(self) -> int:

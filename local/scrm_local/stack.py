@@ -154,7 +154,7 @@ class LocalStack:
                 if sqs.enabled:
                     # never more batches in flight than the function may have environments
                     limit = fn.reserved_concurrency or self.settings.max_environments
-                    self.pollers.append(SqsPoller(sqs, self.invoke, clients, fn.timeout, limit))
+                    self.pollers.append(SqsPoller(sqs, self.invoke, clients, limit))
             for stream in fn.stream_sources:
                 if stream.enabled:
                     self.pollers.append(StreamPoller(stream, self.invoke, clients, fn.arn))

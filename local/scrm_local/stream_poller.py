@@ -26,7 +26,6 @@ from .template import StreamSource
 
 log = logging.getLogger(__name__)
 
-MAX_BATCHING_WINDOW = 1.0
 PROBE_LIMIT = 1000
 
 
@@ -140,7 +139,7 @@ class StreamPoller(Poller):
         state.pending.extend(records)
 
     def _window_open(self, state: ShardState) -> bool:
-        window = min(self.source.batching_window, MAX_BATCHING_WINDOW)
+        window = self.source.batching_window  # the template's, as Lambda's poller waits
         return (
             len(state.pending) < self.source.batch_size
             and not state.plan
