@@ -37,8 +37,8 @@ test: $(STAMP)
 lint: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/scrm_sync/scrm_sync local/scrm_local bench
-	@for app in functions/*/app.py; do MYPYPATH=layers/scrm_sync $(BIN)/mypy --no-error-summary $$app || exit 1; done
+	$(BIN)/mypy layers/scrm_sync/scrm_sync local/scrm_local bench edge/scrm_edge greengrass
+	@for app in functions/*/app.py; do MYPYPATH=layers/scrm_sync:edge $(BIN)/mypy --no-error-summary $$app || exit 1; done
 	$(SAM) validate --lint --region us-east-1
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m scrm_local.checkov_gate --checkov $(CHECKOV_VENV)/bin/checkov

@@ -17,6 +17,7 @@ from . import (
     archive,
     binlog_bridge,
     cost,
+    device_health,
     domain_cpu,
     freshness,
     inventory,
@@ -184,6 +185,7 @@ def render() -> str:
     sidebar = sidebar_customer.run()
     out = outbound.run()
     stock = inventory.run()
+    devices = device_health.run()
     fresh = freshness.run()  # last: it starts the whole local stack
     commit = subprocess.run(  # noqa: S603
         [shutil.which("git") or "git", "rev-parse", "--short", "HEAD"],
@@ -233,6 +235,10 @@ def render() -> str:
         "### Inventory: reservations and the priority lane",
         "",
         *inventory.render(stock),
+        "",
+        "### Edge device health: vibration windows -> health scores",
+        "",
+        *device_health.render(devices),
         "",
         "### Freshness: request or commit -> readable profile",
         "",

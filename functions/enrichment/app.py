@@ -16,9 +16,8 @@ from aws_lambda_powertools.utilities.batch import EventType, process_partial_res
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected, WeComUnavailable
-from scrm_sync.bootstrap import enrichment, enrichment_queue
+from scrm_sync.bootstrap import enrichment, enrichment_queue, retry_backoff
 from scrm_sync.channels.wecom_contact import ContactEnrichmentRequest
-from scrm_sync.domain.retry import backoff_seconds
 from scrm_sync.entrypoints.batch import RecordBatchProcessor
 from scrm_sync.entrypoints.logging import pii_safe_logger
 
@@ -39,7 +38,7 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     except WeComUnavailable:
-        delay = backoff_seconds(int(record.attributes.approximate_receive_count or 1))
+        delay = retry_backoff().seconds(int(record.attributes.approximate_receive_count or 1))
         enrichment_queue().defer(record.receipt_handle, delay)
         metrics.add_metric("EnrichmentDeferred", MetricUnit.Count, 1)
         logger.info(

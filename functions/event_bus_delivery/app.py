@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import event_bus, outbox
+from scrm_sync.bootstrap import event_bus, outbox, retry_backoff
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.outbound import count_delivered, retry_later
 from scrm_sync.services.change_feed import EVENT_BUS
@@ -43,7 +43,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             failed_groups.add(group)
             failures.append({"itemIdentifier": record.message_id})
             if index in failed_indexes:
-                retry_later(metrics, logger, _defer, EVENT_BUS, record, "PutEvents entry failed")
+                retry_later(
+                    metrics, logger, _defer, EVENT_BUS, record, "PutEvents entry failed", retry_backoff()
+                )
         else:
             count_delivered(metrics, json.loads(record.body).get("changed_at"))
     return {"batchItemFailures": failures}

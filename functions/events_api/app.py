@@ -1,4 +1,5 @@
-"""POST /events: canonical events from integrators (POS, ERP, MDM), authenticated by API key."""
+"""POST /events: canonical events from integrators (POS, ERP, MDM), and POST /devices/health:
+health scores from edge gateways without Greengrass; both authenticated by API key."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import UnauthorizedError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import credentials, ingest
+from scrm_sync.bootstrap import credentials, device_health_intake, ingest
 from scrm_sync.entrypoints.http import (
     answer_invalid_configuration,
     authenticate,
@@ -44,6 +45,23 @@ def post_events() -> Response:
         status = 422
     else:
         status = 207
+    return json_response(status, report.to_dict())
+
+
+@app.post("/devices/health")
+@tracer.capture_method
+def post_device_health() -> Response:
+    caller = authenticate(app.current_event, credentials)
+    request_id = app.current_event.request_context.request_id
+    report = device_health_intake().accept(raw_body(app.current_event), request_id, datetime.now(UTC), caller)
+    refused = len({error["index"] for error in report.rejected})
+    metrics.add_metric("DeviceScoresReceived", MetricUnit.Count, report.accepted + refused)
+    metrics.add_metric("DeviceScoresRejected", MetricUnit.Count, refused)
+    logger.info(
+        "device health scores accepted",
+        extra={"caller": caller, "accepted": report.accepted, "refused": refused, "raw_key": report.raw_key},
+    )
+    status = 202 if not refused else (207 if report.accepted else 422)
     return json_response(status, report.to_dict())
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from scrm_sync.bootstrap import outbox, webhook_delivery
+from scrm_sync.bootstrap import outbox, retry_backoff, webhook_delivery
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.outbound import count_delivered, deliver_in_order, retry_later
 from scrm_sync.services.change_feed import WEBHOOKS
@@ -35,7 +35,9 @@ def record_handler(record: SQSRecord) -> None:
         result = webhook_delivery().deliver(name, record.body.encode(), _attribute(record, "delivery_id"))
     except Exception as exc:
         defer = lambda receipt, delay: outbox().defer(WEBHOOKS, receipt, delay)  # noqa: E731
-        retry_later(metrics, logger, defer, WEBHOOKS, record, str(exc)[:200])  # names no URL or secret
+        retry_later(
+            metrics, logger, defer, WEBHOOKS, record, str(exc)[:200], retry_backoff()
+        )  # the reason names no URL or secret
         raise
     if result.delivered:
         count_delivered(metrics, _attribute(record, "changed_at"))

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.adapters.wecom_api import WeComRejected
-from scrm_sync.bootstrap import outbox, wecom_tag_sync
+from scrm_sync.bootstrap import outbox, retry_backoff, wecom_tag_sync
 from scrm_sync.entrypoints.logging import pii_safe_logger
 from scrm_sync.entrypoints.outbound import count_delivered, deliver_in_order, retry_later
 from scrm_sync.services.change_feed import WECOM_TAGS
@@ -39,7 +39,7 @@ def record_handler(record: SQSRecord) -> None:
         return
     except Exception as exc:
         defer = lambda receipt, delay: outbox().defer(WECOM_TAGS, receipt, delay)  # noqa: E731
-        retry_later(metrics, logger, defer, WECOM_TAGS, record, type(exc).__name__)
+        retry_later(metrics, logger, defer, WECOM_TAGS, record, type(exc).__name__, retry_backoff())
         raise
     metrics.add_metric("WeComMarkTagCalls", MetricUnit.Count, report.calls)
     count_delivered(metrics, message.get("changed_at"))

@@ -56,7 +56,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, receivers: Receivers) -> Ite
     }
     path = tmp_path_factory.mktemp("outbound") / "channels.json"
     path.write_text(json.dumps(channels, ensure_ascii=False))
-    with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as running:
+    # retries as in AWS (a failed message waits its backoff), on a shorter schedule: 1 s, 2 s, 4 s ...
+    # and the dead-letter queue after 5 attempts
+    overrides = "RetryBackoffBaseSeconds=1 OutboundMaxReceiveCount=5"
+    with start_local_stack(
+        {"SCRM_CHANNELS_FILE": str(path), "SCRM_PARAMETER_OVERRIDES": overrides}
+    ) as running:
         yield running
 
 

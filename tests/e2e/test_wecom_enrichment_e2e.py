@@ -33,7 +33,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake: FakeWeCom) -> Iterator
 
     wecom = {**DEV_WECOM, "secret": SECRET, "api_base": fake.base_url}
     path = channels_file(tmp_path_factory.mktemp("channels"), wecom)
-    with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as running:
+    retries = {"SCRM_PARAMETER_OVERRIDES": "RetryBackoffBaseSeconds=1"}  # 1 s, 2 s, 4 s ... after an outage
+    with start_local_stack({"SCRM_CHANNELS_FILE": str(path), **retries}) as running:
         yield running
 
 

@@ -14,7 +14,7 @@ import platform
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import boto3
 import botocore
@@ -53,6 +53,7 @@ from .domain.credentials import ChannelCredentials
 from .domain.identifiers import identifier_key_of
 from .domain.privacy import consents
 from .domain.promotion import LaneSettings, PromotionPlan
+from .domain.retry import Backoff
 from .domain.rules import Rules
 from .domain.send_window import SendWindow
 from .services.alarms import AlarmForwarder
@@ -89,6 +90,8 @@ from .settings import (
     CdcSettings,
     ChangeFeedSettings,
     ChannelsSettings,
+    DeviceHealthSettings,
+    DeviceHealthStreamSettings,
     EnrichmentQueueSettings,
     EnvSettings,
     EventBusSettings,
@@ -104,6 +107,7 @@ from .settings import (
     ProfileTables,
     PromotionSettings,
     RestoreSettings,
+    RetrySettings,
     RulesSettings,
     SidebarSettings,
     StockPushSettings,
@@ -112,6 +116,11 @@ from .settings import (
     WebhookStreamSettings,
     WeComTagSettings,
 )
+
+if TYPE_CHECKING:  # imported where built: only the device health functions have the scrm_edge layer
+    from scrm_edge.zones import ZoneTable
+
+    from .services.device_health import DeviceHealthIntake, DeviceHealthSync
 
 # botocore otherwise rebuilds its User-Agent for every request, twice (SDK, OS, feature and
 # config metadata, each part sanitized): about a fifth of a signed call's CPU. A fixed one is
@@ -561,4 +570,45 @@ def _wecom_directory(credentials: Mapping[str, Any]) -> WeComApi:
         str(credentials["corp_id"]),
         str(credentials["secret"]),
         str(credentials.get("api_base") or DEFAULT_API_BASE),
+    )
+
+
+@factory
+def retry_backoff() -> Backoff:
+    """How long a message waits after its destination failed (RETRY_BACKOFF_BASE_SECONDS, doubling)."""
+    return Backoff(settings(RetrySettings).retry_backoff_base_seconds)
+
+
+# --- device health: these need the scrm_edge layer, which only the device health functions have ----
+@factory
+def zone_table() -> ZoneTable:
+    """The ISO zone table the cloud judges scores by (scrm_edge's packaged configuration)."""
+    from scrm_edge.zones import ZoneTable
+
+    return ZoneTable.load()
+
+
+@factory
+def device_health_intake() -> DeviceHealthIntake:
+    from .services.device_health import DeviceHealthIntake
+
+    stream = KinesisChangeStream(
+        client("kinesis"), settings(DeviceHealthStreamSettings).device_health_stream_name
+    )
+    return DeviceHealthIntake(stream, landing(), zone_table)
+
+
+@factory
+def device_health() -> DeviceHealthSync:
+    from .adapters.dynamodb_device_health import DynamoDeviceHealthStore
+    from .domain.device_health import ZonePolicy
+    from .services.device_health import DeviceHealthSync
+
+    s = settings(DeviceHealthSettings)
+    return DeviceHealthSync(
+        DynamoDeviceHealthStore(client("dynamodb"), s.device_health_table),
+        ingest_queue(),
+        zone_table,
+        timedelta(days=s.device_health_retention_days),
+        ZonePolicy(s.device_zone_confirm_windows, timedelta(hours=s.device_service_cooldown_hours)),
     )

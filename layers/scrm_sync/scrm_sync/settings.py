@@ -241,3 +241,24 @@ class WeComTagSettings(CheckpointsTable):
 
 class EventBusSettings(EnvSettings):
     profile_event_bus_name: str = Field(alias="PROFILE_EVENT_BUS_NAME", min_length=1)
+
+
+class DeviceHealthStreamSettings(EnvSettings):
+    """The stream edge gateways' health scores arrive on (IoT Core's rule, POST /devices/health)."""
+
+    device_health_stream_name: str = Field(alias="DEVICE_HEALTH_STREAM_NAME", min_length=1)
+
+
+class DeviceHealthSettings(IngestQueue):
+    """Device histories and states, and how a zone change is believed (domain/device_health.py)."""
+
+    device_health_table: str = Field(alias="DEVICE_HEALTH_TABLE", min_length=1)
+    device_health_retention_days: int = Field(395, alias="DEVICE_HEALTH_RETENTION_DAYS", ge=1)
+    device_zone_confirm_windows: int = Field(3, alias="DEVICE_ZONE_CONFIRM_WINDOWS", ge=1, le=100)
+    device_service_cooldown_hours: int = Field(24, alias="DEVICE_SERVICE_COOLDOWN_HOURS", ge=0)
+
+
+class RetrySettings(EnvSettings):
+    """The first wait of a message whose destination is down; it doubles per attempt (domain/retry.py)."""
+
+    retry_backoff_base_seconds: int = Field(10, alias="RETRY_BACKOFF_BASE_SECONDS", ge=1, le=900)

@@ -42,6 +42,7 @@ def test_every_data_class_of_the_issue_has_a_row() -> None:
         "archive",
         "audit",
         "access log",
+        "device health scores",
     }
 
 
@@ -107,3 +108,8 @@ def test_the_access_log_expires_by_its_tables_ttl() -> None:
     for name in ("ProfileApiFunction", "SidebarApiFunction"):
         variables = RESOURCES[name]["Properties"]["Environment"]["Variables"]
         assert variables["ACCESS_LOG_RETENTION_DAYS"] == {"Ref": "AccessLogRetentionDays"}
+
+
+def test_device_health_scores_expire_by_the_device_health_tables_ttl() -> None:
+    row = retention_rows()["device health scores"]
+    assert f"`{ttl_attribute('DeviceHealthTable')}`" in row["removed_by"]

@@ -24,6 +24,7 @@ SCOPE_REQUIRED: Final[dict[str, bool]] = {
     "taobao_open_uid": False,  # scope = seller, when known
     "douyin_openid": False,  # scope = client key, when known
     "youzan_open_id": False,  # scope = shop (kdt_id), when known
+    "device_id": False,  # an edge device (IoT thing name), linked to its owner by a registration
 }
 IDENTIFIER_TYPES: Final[frozenset[str]] = frozenset(SCOPE_REQUIRED)
 

@@ -8,6 +8,7 @@ jitter keeps the retries of many messages that failed together from arriving tog
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 MAX_BACKOFF_SECONDS = 900  # SQS's longest useful wait before a message is retried (15 minutes)
 
@@ -20,3 +21,14 @@ def backoff_seconds(
     ceiling = min(base * 2 ** max(receive_count - 1, 0), cap)
     draw = (jitter or random).uniform(0.5, 1.0)
     return max(1, round(ceiling * draw))
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """The backoff of one deployment: `base` is the template's RetryBackoffBaseSeconds."""
+
+    base: int = 10
+    cap: int = MAX_BACKOFF_SECONDS
+
+    def seconds(self, receive_count: int, jitter: random.Random | None = None) -> int:
+        return backoff_seconds(receive_count, self.base, self.cap, jitter)

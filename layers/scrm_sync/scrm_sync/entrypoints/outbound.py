@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..domain.retry import backoff_seconds
+from ..domain.retry import Backoff
 
 
 def deliver_in_order(
@@ -64,10 +64,11 @@ def retry_later(
     destination: str,
     record: SQSRecord,
     reason: str,
+    backoff: Backoff,
 ) -> None:
     """Push the message's next attempt out (exponential backoff with jitter); the caller re-raises
     so the message is reported failed. `reason` must not carry personal data or secrets."""
-    delay = backoff_seconds(int(record.attributes.approximate_receive_count or 1))
+    delay = backoff.seconds(int(record.attributes.approximate_receive_count or 1))
     try:
         defer(record.receipt_handle, delay)
     except Exception:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..domain.archive import InFlightBatch
 from ..domain.cdc import StreamRecord
@@ -27,6 +27,9 @@ from ..domain.precedence import FieldVersion, FieldWrite
 from ..domain.privacy import ProfileAccess
 from ..domain.profile import EventRecord, Profile
 from ..domain.stock_push import ListingUpdate
+
+if TYPE_CHECKING:  # device health needs the scrm_edge layer, which only its functions have
+    from ..domain.device_health import DeviceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,3 +534,18 @@ class AccessLog(Protocol):
     def of_profile(self, profile_id: str, limit: int) -> list[dict[str, str]]: ...
 
     def of_caller(self, caller: str, limit: int) -> list[dict[str, str]]: ...
+
+
+class DeviceHealthStore(Protocol):
+    """Device health scores (each device's history) and each device's state."""
+
+    def record_score(self, item: Mapping[str, Any], expire_at: int) -> bool:
+        """Keep one score; False when this (device, window) is already kept."""
+        ...
+
+    def state(self, device_id: str) -> DeviceState | None: ...
+
+    def save_state(self, state: DeviceState, expected_window: str | None) -> bool:
+        """Write `state` if the stored state's window is still `expected_window` (None: no state
+        yet); False when another writer moved it first."""
+        ...
