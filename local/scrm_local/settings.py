@@ -64,6 +64,8 @@ class Settings:
     """The WeCom member the fake OAuth page signs in to the sidebar page (sidebar_dev)."""
     sidebar_dev_external_userid: str = ""
     """The stub JS-SDK's current external contact unless the page URL names one."""
+    mqtt_url: str | None = None
+    """An MQTT broker (mqtt://host:port) whose messages the template's IoT topic rules run on."""
 
     @property
     def endpoint_url(self) -> str:
@@ -74,7 +76,7 @@ class Settings:
         """SCRM_TEMPLATE, SCRM_PROJECT_ROOT, SCRM_STACK_NAME, MOTO_PORT, PORT,
         SCRM_PARAMETER_OVERRIDES, SCRM_RUN_SCHEDULES, SCRM_CDC_MYSQL_URL, SCRM_CDC_TABLES,
         SCRM_CDC_CHECKPOINT, SCRM_MAX_ENVIRONMENTS, SCRM_SIDEBAR_DEV_USERID,
-        SCRM_SIDEBAR_DEV_EXTERNAL_USERID (+ the config_files bindings)."""
+        SCRM_SIDEBAR_DEV_EXTERNAL_USERID, SCRM_LOCAL_MQTT_URL (+ the config_files bindings)."""
         env = os.environ if env is None else env
         template = (
             Path(env["SCRM_TEMPLATE"]).resolve()
@@ -102,4 +104,5 @@ class Settings:
             max_environments=int(env.get("SCRM_MAX_ENVIRONMENTS") or DEFAULT_MAX_ENVIRONMENTS),
             sidebar_dev_userid=env.get("SCRM_SIDEBAR_DEV_USERID") or DEFAULT_SIDEBAR_DEV_USERID,
             sidebar_dev_external_userid=env.get("SCRM_SIDEBAR_DEV_EXTERNAL_USERID", ""),
+            mqtt_url=env.get("SCRM_LOCAL_MQTT_URL") or None,
         )

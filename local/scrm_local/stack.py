@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from dataclasses import replace
 from types import FrameType
 from typing import Any, TextIO
@@ -20,6 +21,7 @@ from .config_files import BINDINGS, LOCAL_API_PLACEHOLDER, ConfigFiles, InvalidC
 from .firehose_poller import FirehosePoller
 from .gateway import GatewayServer, RouteTable
 from .intrinsics import LiveLookup
+from .iot_rules import IotRuleBridge, rules_of
 from .lambda_runtime import LambdaRuntime
 from .moto_server import MotoProcess
 from .naming import ResourceName
@@ -85,6 +87,7 @@ class LocalStack:
         self.pollers: list[Poller] = []
         self.schedules: ScheduleRunner | None = None
         self.binlog_bridge: BinlogBridge | None = None
+        self.iot_rules: IotRuleBridge | None = None
         self.sidebar_dev: SidebarDev | None = None
         self._stopped = threading.Event()
 
@@ -172,6 +175,13 @@ class LocalStack:
             raise StackError(f"SCRM_CDC_MYSQL_URL: {exc}") from exc
         if self.binlog_bridge is not None:
             self.binlog_bridge.start()
+        if self.settings.mqtt_url:
+            client_id = f"scrm-local-{self.settings.stack_name}-{uuid.uuid4().hex[:6]}"
+            try:
+                self.iot_rules = IotRuleBridge(self.settings.mqtt_url, rules_of(template), clients, client_id)
+                self.iot_rules.start()
+            except (ValueError, OSError) as exc:
+                raise StackError(f"SCRM_LOCAL_MQTT_URL: {exc}") from exc
         self.schedules = ScheduleRunner(
             template.schedules if self.settings.run_schedules else [], self.invoke
         )
@@ -223,6 +233,9 @@ class LocalStack:
         if self.binlog_bridge is not None:
             bridge = self.binlog_bridge
             lines.append(f"  binlog  {bridge.source.label} -> Kinesis {bridge.stream_name}")
+        if self.iot_rules is not None:
+            for rule in self.iot_rules.rules:
+                lines.append(f"  iot     {self.iot_rules.url} '{rule.topic_filter}' -> {rule.name}")
         for schedule in self.template.schedules:
             mode = "on its rate" if self.settings.run_schedules else "on demand"
             lines.append(
@@ -241,6 +254,8 @@ class LocalStack:
             self.schedules.stop()
         if self.binlog_bridge is not None:
             self.binlog_bridge.stop()
+        if self.iot_rules is not None:
+            self.iot_rules.stop()
         for poller in self.pollers:
             poller.stop()
         for poller in self.pollers:

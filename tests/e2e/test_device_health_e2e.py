@@ -13,6 +13,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from scrm_edge.runtime.outbox import Outbox
 
 from tests.e2e.conftest import RunningStack, start_local_stack
+from tests.mqtt_broker import SKIP_REASON, mqtt_broker
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -139,12 +141,12 @@ def pending(tmp_path: Path) -> int:
         outbox.close()
 
 
-def scores_kept(stack: RunningStack) -> list[str]:
+def scores_kept(stack: RunningStack, device: str = DEVICE) -> list[str]:
     table = f"{stack.env['SCRM_STACK_NAME']}-DeviceHealthTable"
     items = stack.client("dynamodb").query(
         TableName=table,
         KeyConditionExpression="device_id = :d AND begins_with(sk, :s)",
-        ExpressionAttributeValues={":d": {"S": DEVICE}, ":s": {"S": "score#"}},
+        ExpressionAttributeValues={":d": {"S": device}, ":s": {"S": "score#"}},
     )["Items"]
     return [item["window_start"]["S"] for item in items]
 
@@ -201,3 +203,33 @@ def test_a_ten_minute_gap_with_a_restart_delivers_every_score_once_in_order(stac
         lambda: device_entries() == ["device_health", "device_registered", "device_service_needed"],
         timeout=90,
     )
+
+
+def test_scores_published_over_mqtt_take_the_topic_rule_into_the_stack(tmp_path):
+    """IoT Core's topic rule, run by the local stack on a real broker (SCRM_LOCAL_MQTT_URL): the
+    edge's MQTT uplink publishes, the rule writes to DeviceHealthStream by device."""
+    with mqtt_broker(tmp_path) as broker:
+        if broker is None:
+            pytest.skip(SKIP_REASON)
+        device = f"fan-{uuid.uuid4().hex[:8]}"
+        with start_local_stack({"SCRM_LOCAL_MQTT_URL": broker.url}) as stack:
+            config = {
+                "machine": {"device_id": device, "machine_class": "group1_rigid", "rpm": 990},
+                "window_seconds": 5,
+                "sample_rate_hz": 5000,
+                "outbox": {"path": str(tmp_path / "outbox.sqlite")},
+                "source": {
+                    "kind": "simulated",
+                    "signal": {"name": "healthy"},
+                    "start": "2026-12-03T08:00:00Z",
+                    "windows": 12,
+                    "pacing": "none",
+                },
+                "uplink": {"kind": "mqtt", "host": broker.host, "port": broker.port, "client_id": device},
+            }
+            path = tmp_path / "edge.json"
+            path.write_text(json.dumps(config))
+            edge = start_edge(path)
+            assert edge.wait(timeout=120) == 0, edge.stdout.read().decode() if edge.stdout else ""
+            kept = wait_for(lambda: len(found := scores_kept(stack, device)) == 12 and found, timeout=120)
+            assert kept == sorted(kept) and len(set(kept)) == 12

@@ -8,16 +8,10 @@ per-run id, so runs sharing a broker never see each other's messages.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,48 +25,17 @@ from scrm_edge.runtime.sources import MqttSensor
 from scrm_edge.runtime.uplinks import MqttUplink, UplinkUnavailable
 from scrm_edge.score import format_time
 
+from tests.mqtt_broker import SKIP_REASON, Broker, mqtt_broker
 from tests.unit.edge.runtime.support import START, free_port, make_score, window
 from tests.waiting import wait_for
 
 
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    if _listening("127.0.0.1", 1883):
-        yield Broker("127.0.0.1", 1883)
-        return
-    binary = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
-    )
-    if binary is None:
-        pytest.skip(
-            "needs an MQTT broker on 127.0.0.1:1883 or the mosquitto binary (apt-get install mosquitto)"
-        )
-    port = free_port()
-    config = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen(
-        [binary, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_for(lambda: _listening("127.0.0.1", port), timeout=10)
-        yield Broker("127.0.0.1", port)
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+    with mqtt_broker(tmp_path_factory.mktemp("mosquitto")) as running:
+        if running is None:
+            pytest.skip(SKIP_REASON)
+        yield running
 
 
 class Subscriber:
