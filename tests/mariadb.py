@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
+
+from tests.ports import free_port
 
 _SERVER_CANDIDATES = ("mariadbd", "/usr/sbin/mariadbd", "mysqld", "/usr/sbin/mysqld")
 _INSTALL_CANDIDATES = ("mariadb-install-db", "/usr/bin/mariadb-install-db", "mysql_install_db")
@@ -34,12 +35,6 @@ def _find(candidates: tuple[str, ...]) -> str | None:
 
 def mariadb_available() -> bool:
     return _find(_SERVER_CANDIDATES) is not None and _find(_INSTALL_CANDIDATES) is not None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -120,7 +115,7 @@ def running_mariadb(server_id: int = 1) -> Iterator[MariaDB]:
 
 
 def _start(server: str, root: Path, datadir: Path, server_id: int) -> tuple[subprocess.Popen[bytes], MariaDB]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             server,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.ports import free_port
 from tests.waiting import wait_for
 
 
@@ -34,12 +35,6 @@ def listening(host: str, port: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def mqtt_broker(workdir: Path) -> Iterator[Broker | None]:
     if listening("127.0.0.1", 1883):
@@ -51,7 +46,7 @@ def mqtt_broker(workdir: Path) -> Iterator[Broker | None]:
     if binary is None:
         yield None
         return
-    port = _free_port()
+    port = free_port()
     config = workdir / "mosquitto.conf"
     config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     process = subprocess.Popen(

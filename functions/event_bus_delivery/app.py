@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from scrm_sync.bootstrap import event_bus, outbox, retry_backoff
 from scrm_sync.entrypoints.logging import pii_safe_logger
-from scrm_sync.entrypoints.outbound import count_delivered, retry_later
+from scrm_sync.entrypoints.outbound import count_delivered, release_held_back, retry_later
 from scrm_sync.services.change_feed import EVENT_BUS
 
 logger = pii_safe_logger()
@@ -36,7 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     records = [SQSRecord(raw) for raw in event.get("Records") or []]
     failed_indexes = set(event_bus().publish([record.body for record in records]))
     failed_groups: set[str] = set()
-    failures = []
+    failures, held_back = [], []
     for index, record in enumerate(records):
         group = record.attributes.message_group_id or ""
         if index in failed_indexes or group in failed_groups:
@@ -46,6 +46,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 retry_later(
                     metrics, logger, _defer, EVENT_BUS, record, "PutEvents entry failed", retry_backoff()
                 )
+            else:
+                held_back.append(record)
         else:
             count_delivered(metrics, json.loads(record.body).get("changed_at"))
+    release_held_back(held_back, _defer)
     return {"batchItemFailures": failures}

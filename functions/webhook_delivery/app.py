@@ -29,15 +29,17 @@ def _attribute(record: SQSRecord, name: str) -> str:
     return str(value.get("stringValue") or "")
 
 
+def _defer(receipt: str, delay: int) -> None:
+    outbox().defer(WEBHOOKS, receipt, delay)
+
+
 def record_handler(record: SQSRecord) -> None:
     name = _attribute(record, "subscription")
     try:
         result = webhook_delivery().deliver(name, record.body.encode(), _attribute(record, "delivery_id"))
     except Exception as exc:
-        defer = lambda receipt, delay: outbox().defer(WEBHOOKS, receipt, delay)  # noqa: E731
-        retry_later(
-            metrics, logger, defer, WEBHOOKS, record, str(exc)[:200], retry_backoff()
-        )  # the reason names no URL or secret
+        # the reason names no URL or secret
+        retry_later(metrics, logger, _defer, WEBHOOKS, record, str(exc)[:200], retry_backoff())
         raise
     if result.delivered:
         count_delivered(metrics, _attribute(record, "changed_at"))
@@ -50,4 +52,4 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return deliver_in_order(metrics, WEBHOOKS, record_handler, event, context)
+    return deliver_in_order(metrics, WEBHOOKS, record_handler, event, context, _defer)

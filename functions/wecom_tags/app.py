@@ -27,6 +27,10 @@ tracer = Tracer()
 metrics = Metrics()
 
 
+def _defer(receipt: str, delay: int) -> None:
+    outbox().defer(WECOM_TAGS, receipt, delay)
+
+
 def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     try:
@@ -38,8 +42,7 @@ def record_handler(record: SQSRecord) -> None:
         )
         return
     except Exception as exc:
-        defer = lambda receipt, delay: outbox().defer(WECOM_TAGS, receipt, delay)  # noqa: E731
-        retry_later(metrics, logger, defer, WECOM_TAGS, record, type(exc).__name__, retry_backoff())
+        retry_later(metrics, logger, _defer, WECOM_TAGS, record, type(exc).__name__, retry_backoff())
         raise
     metrics.add_metric("WeComMarkTagCalls", MetricUnit.Count, report.calls)
     count_delivered(metrics, message.get("changed_at"))
@@ -49,4 +52,4 @@ def record_handler(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return deliver_in_order(metrics, WECOM_TAGS, record_handler, event, context)
+    return deliver_in_order(metrics, WECOM_TAGS, record_handler, event, context, _defer)

@@ -56,10 +56,16 @@ def channels_file(tmp: Path, wecom: dict) -> Path:
     return path
 
 
+# These stacks have no WeCom API secret, so the dev rules' WeCom tag writes cannot succeed: with
+# the first retry after 1 s and one receive, they reach their dead-letter queue at once instead of
+# holding the backlog (what the tests wait on) through hours of retries, as they would in AWS.
+NO_WECOM_API = {"SCRM_PARAMETER_OVERRIDES": "RetryBackoffBaseSeconds=1 OutboundMaxReceiveCount=1"}
+
+
 @pytest.fixture(scope="module")
 def stack_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     path = channels_file(tmp_path_factory.mktemp("channels"), vectors.A["credentials"])
-    with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as stack:
+    with start_local_stack({"SCRM_CHANNELS_FILE": str(path), **NO_WECOM_API}) as stack:
         yield stack
 
 
@@ -290,7 +296,7 @@ def test_a_signed_push_is_acked_after_the_stream_took_it_then_synced_landed_and_
 
 def test_a_stream_failure_is_a_503_and_the_platforms_retry_loses_nothing(tmp_path):
     path = channels_file(tmp_path, vectors.A["credentials"])
-    with start_local_stack({"SCRM_CHANNELS_FILE": str(path)}) as stack:
+    with start_local_stack({"SCRM_CHANNELS_FILE": str(path), **NO_WECOM_API}) as stack:
         kinesis = stack.client("kinesis")
         name = f"{stack.env['SCRM_STACK_NAME']}-WebhookStream"
         shards = len(kinesis.list_shards(StreamName=name)["Shards"])

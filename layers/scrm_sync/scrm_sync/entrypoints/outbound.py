@@ -6,6 +6,7 @@ moves it to the dead-letter queue, where `scrm outbound replay` finds it)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,19 +25,39 @@ def deliver_in_order(
     record_handler: Callable[[SQSRecord], None],
     event: dict[str, Any],
     context: LambdaContext,
+    defer: Callable[[str, int], None],
 ) -> dict[str, Any]:
     """One destination's batch: records in order per message group; a failure holds back only
-    the later records of its group. A batch that failed entirely is reported like any partial
-    failure, not raised: a destination being down is the dead-letter and lag alarms' business,
-    not a function error."""
+    the later records of its group (released at once, see release_held_back). A batch that failed
+    entirely is reported like any partial failure, not raised: a destination being down is the
+    dead-letter and lag alarms' business, not a function error."""
     metrics.add_dimension("Destination", destination)
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     processor.raise_on_entire_batch_failure = False
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
+    attempted: set[str] = set()
+
+    def attempt(record: SQSRecord) -> None:
+        attempted.add(record.message_id)
+        record_handler(record)
+
+    response = dict(
+        process_partial_response(event=event, record_handler=attempt, processor=processor, context=context)
     )
+    failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+    records = [SQSRecord(raw) for raw in event.get("Records") or []]
+    release_held_back([r for r in records if r.message_id in failed - attempted], defer)
+    return response
+
+
+def release_held_back(records: list[SQSRecord], defer: Callable[[str, int], None]) -> None:
+    """Records reported failed only because an earlier record of their FIFO group failed: visible
+    again now. Left invisible for the queue's VisibilityTimeout they would block their group that
+    long (SQS returns no message of a group while one of its messages is in flight), whatever the
+    failed record's backoff says; visible, they still wait behind it, as SQS keeps a group's order.
+    If this fails they come back after the visibility timeout, later but in order."""
+    for record in records:
+        with suppress(Exception):
+            defer(record.receipt_handle, 0)
 
 
 def lag_seconds(changed_at: Any, now: datetime | None = None) -> float | None:

@@ -33,7 +33,7 @@ from ..domain.device_health import (
     score_item_fields,
 )
 from ..domain.untrusted_json import UnreadableJson, parse_json
-from .ingest import BadRequest, QueueUnavailable, validation_errors
+from .ingest import BadRequest, QueueUnavailable, landing_key, quarantine, validation_errors
 from .ports import ChangeStream, DeviceHealthStore, EventQueue, RawLanding
 
 
@@ -66,7 +66,7 @@ class DeviceHealthIntake:
         self._zones = zones
 
     def accept(self, body: bytes, request_id: str, received_at: datetime, caller: str) -> IntakeReport:
-        raw_key = f"raw/devices/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
+        raw_key = landing_key("devices", received_at, request_id)
         self._landing.put(raw_key, body, {"caller": caller, "request-id": request_id})
         try:
             items = _scores_of(parse_json(body))
@@ -92,7 +92,7 @@ class DeviceHealthIntake:
         return IntakeReport(len(records), rejected, raw_key)
 
     def _quarantine(self, raw_key: str, body: bytes, reason: str) -> None:
-        self._landing.put(raw_key.replace("raw/", "quarantine/", 1), body, {"reason": reason[:200]})
+        quarantine(self._landing, raw_key, body, reason)
 
 
 def _scores_of(payload: Any) -> list[Any]:

@@ -89,6 +89,16 @@ def split_events(payload: Any) -> list[Any]:
     raise BadRequest('body must be one event object or {"events": [...]}')
 
 
+def landing_key(kind: str, received_at: datetime, request_id: str) -> str:
+    """Where a request is landed raw before anything is acknowledged (`raw/<kind>/dt=<day>/...`)."""
+    return f"raw/{kind}/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
+
+
+def quarantine(landing: RawLanding, raw_key: str, body: bytes, reason: str) -> None:
+    """Keep what was refused for inspection, beside the raw request (`quarantine/<kind>/...`)."""
+    landing.put(raw_key.replace("raw/", "quarantine/", 1), body, {"reason": reason[:200]})
+
+
 class EventIngest:
     def __init__(
         self,
@@ -103,7 +113,7 @@ class EventIngest:
         self._inventory_queue = inventory_queue
 
     def accept(self, body: bytes, request_id: str, received_at: datetime, caller: str) -> IngestReport:
-        raw_key = f"raw/events/dt={received_at:%Y-%m-%d}/{received_at:%H%M%S}-{request_id}.json"
+        raw_key = landing_key("events", received_at, request_id)
         self._landing.put(raw_key, body, {"caller": caller, "request-id": request_id})
         try:
             payload = parse_json(body, exact_numbers=True)
@@ -180,5 +190,4 @@ class EventIngest:
         ]
 
     def _quarantine(self, raw_key: str, body: bytes, reason: str) -> None:
-        key = raw_key.replace("raw/", "quarantine/", 1)
-        self._landing.put(key, body, {"reason": reason[:200]})
+        quarantine(self._landing, raw_key, body, reason)

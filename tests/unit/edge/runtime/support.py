@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scrm_edge.score import HealthScore
 
+from tests.ports import free_port as free_port  # the tests import it from here
+
 START = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 API_KEY = "test-api-key-5f0c2b"  # a test value, checked by the receiver and looked for in logs
 
@@ -179,9 +181,3 @@ def running_receiver(
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
