@@ -28,8 +28,8 @@ def dlq_bodies(stack: LocalStack) -> list[str]:
     return [m["Body"] for m in response.get("Messages") or []]
 
 
-def delivered(stack: LocalStack, tag: str) -> list[list[dict[str, Any]]]:
-    return [[r for r in batch if tag in r["body"]] for batch in recorded(stack, "SqsWorkerFunction")]
+def delivered(stack: LocalStack, tag: str, function: str = "SqsWorkerFunction") -> list[list[dict[str, Any]]]:
+    return [[r for r in batch if tag in r["body"]] for batch in recorded(stack, function)]
 
 
 def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> None:
@@ -37,7 +37,7 @@ def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> N
     sqs = stack.clients("sqs")
     tag = uuid.uuid4().hex[:8]
     bodies = [f"ok-{tag}-{i}" for i in range(5)] + [f"fail-{tag}-a", f"fail-{tag}-b"]
-    url = queue_url(stack, "WorkQueue")
+    url = queue_url(stack, "RetryQueue")
     for body in bodies:
         sqs.send_message(
             QueueUrl=url,
@@ -52,9 +52,9 @@ def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> N
         found.extend(b for b in dlq_bodies(stack) if tag in b)
         return set(found) == failing
 
-    wait_for(all_dead_lettered, timeout=20)
-    batches = [b for b in delivered(stack, tag) if b]
-    assert all(len(batch) <= 3 for batch in recorded(stack, "SqsWorkerFunction"))  # BatchSize
+    wait_for(all_dead_lettered, timeout=60)  # VisibilityTimeout 2 s between receives
+    batches = [b for b in delivered(stack, tag, "SqsRetryFunction") if b]
+    assert all(len(batch) <= 3 for batch in recorded(stack, "SqsRetryFunction"))  # BatchSize
     received = [r["body"] for batch in batches for r in batch]
     for body in bodies:
         expected = 2 if body in failing else 1  # successes were deleted, failures came back once
@@ -63,7 +63,7 @@ def test_partial_failures_are_retried_then_dead_lettered(stack: LocalStack) -> N
     assert record["eventSource"] == "aws:sqs"
     assert (
         record["eventSourceARN"]
-        == f"arn:aws:sqs:us-east-1:123456789012:{stack.settings.stack_name}-WorkQueue"
+        == f"arn:aws:sqs:us-east-1:123456789012:{stack.settings.stack_name}-RetryQueue"
     )
     assert record["awsRegion"] == "us-east-1"
     assert set(record["attributes"]) >= {
@@ -83,7 +83,7 @@ def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
     assert stack.clients is not None
     sqs = stack.clients("sqs")
     tag = uuid.uuid4().hex[:8]
-    url = queue_url(stack, "WorkQueue")
+    url = queue_url(stack, "RetryQueue")
     sqs.send_message(
         QueueUrl=url, MessageBody="raise", MessageAttributes={"t": {"DataType": "String", "StringValue": tag}}
     )
@@ -91,12 +91,12 @@ def test_an_exception_fails_the_whole_batch(stack: LocalStack) -> None:
     def raised_batches() -> list[list[dict[str, Any]]]:
         return [
             b
-            for b in recorded(stack, "SqsWorkerFunction")
+            for b in recorded(stack, "SqsRetryFunction")
             if any(r["messageAttributes"].get("t", {}).get("stringValue") == tag for r in b)
         ]
 
-    wait_for(lambda: len(raised_batches()) >= 2, timeout=20)
-    wait_for(lambda: "raise" in dlq_bodies(stack), timeout=20)
+    wait_for(lambda: len(raised_batches()) >= 2, timeout=60)
+    wait_for(lambda: "raise" in dlq_bodies(stack), timeout=60)
     assert json.dumps(raised_batches()[0][0]["body"]) == '"raise"'
 
 
