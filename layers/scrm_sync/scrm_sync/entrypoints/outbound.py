@@ -40,13 +40,13 @@ def deliver_in_order(
         attempted.add(record.message_id)
         record_handler(record)
 
-    response = dict(
-        process_partial_response(event=event, record_handler=attempt, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=attempt, processor=processor, context=context
     )
-    failed = {failure["itemIdentifier"] for failure in response.get("batchItemFailures", [])}
+    failed = {str(failure["itemIdentifier"]) for failure in response.get("batchItemFailures", [])}
     records = [SQSRecord(raw) for raw in event.get("Records") or []]
     release_held_back([r for r in records if r.message_id in failed - attempted], defer)
-    return response
+    return dict(response)
 
 
 def release_held_back(records: list[SQSRecord], defer: Callable[[str, int], None]) -> None:
