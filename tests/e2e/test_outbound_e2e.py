@@ -86,6 +86,14 @@ def deliveries_of(receiver: FakeReceiver, profile_id: str) -> list[dict[str, Any
         return [d for d in receiver.deliveries.values() if d.get("profile_id") == profile_id]
 
 
+def wait_for_quietly(predicate: Any, seconds: float) -> Any:
+    """predicate()'s value once truthy within `seconds`, else its last (falsy) value."""
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return value
+
+
 def profile_id_of(stack: RunningStack, phone: str) -> str:
     def found() -> str | None:
         status, body = stack.call("GET", f"/profiles?type=phone&value={phone}")
@@ -129,14 +137,15 @@ def test_a_receiver_that_never_recovers_ends_in_the_dead_letter_queue_and_replay
     profile_id = profile_id_of(stack, phone)
     wait_for(lambda: deliveries_of(receivers.healthy, profile_id), timeout=90)
 
-    def dead_lettered() -> bool:
-        return (
-            stack.dead_letters().get(f"{stack.env['SCRM_STACK_NAME']}-WebhookDeliveryDeadLetterQueue.fifo", 0)
-            > 0
-        )
+    def failed_attempts() -> int:
+        with receivers.dead.lock:
+            return sum(profile_id.encode() in a.body and a.status >= 500 for a in receivers.dead.attempts)
 
-    wait_for(dead_lettered, timeout=120)
+    # every attempt OutboundMaxReceiveCount (5 here) allows fails; the next receive dead-letters it
+    wait_for(lambda: failed_attempts() >= 5, timeout=120)
     assert not deliveries_of(receivers.dead, profile_id)
+    dead_letter_queue = f"{stack.env['SCRM_STACK_NAME']}-WebhookDeliveryDeadLetterQueue.fifo"
+    wait_for(lambda: stack.dead_letters().get(dead_letter_queue, 0) > 0, timeout=120)
 
     dry = stack.scrm("outbound", "replay", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -145,10 +154,16 @@ def test_a_receiver_that_never_recovers_ends_in_the_dead_letter_queue_and_replay
     )
 
     receivers.dead.always_fail = False  # the receiver is fixed
-    replayed = stack.scrm("outbound", "replay", "--destination", "webhooks", "--subscription", "bi")
-    assert replayed.returncode == 0, replayed.stderr
-    assert json.loads(replayed.stdout)["webhooks"]["moved"] >= 1
-    wait_for(lambda: deliveries_of(receivers.dead, profile_id), timeout=60)
+
+    def replayed_and_delivered() -> list[dict[str, Any]]:
+        # the message reaches the dead-letter queue at its next receive after the last failed
+        # attempt: a replay that ran before that moved only earlier letters, so replay until it is back
+        replayed = stack.scrm("outbound", "replay", "--destination", "webhooks", "--subscription", "bi")
+        assert replayed.returncode == 0, replayed.stderr
+        return wait_for_quietly(lambda: deliveries_of(receivers.dead, profile_id), seconds=10)
+
+    wait_for(replayed_and_delivered, timeout=120, interval=0.5)
+    assert failed_attempts() == 5  # never attempted again until replayed
     [delivered] = deliveries_of(receivers.dead, profile_id)
     assert delivered["fields"]["member_level"]["new"] == "normal"
     assert not receivers.dead.rejected
