@@ -173,6 +173,7 @@ def test_functions_and_events_from_the_fixture_template() -> None:
     assert set(template.functions) == {
         "EchoFunction",
         "SqsWorkerFunction",
+        "SqsRetryFunction",
         "KinesisPartialFunction",
         "KinesisBisectFunction",
         "DdbStreamFunction",
@@ -199,9 +200,14 @@ def test_functions_and_events_from_the_fixture_template() -> None:
         "GET /files/readme",
         "ANY /act/{action}",
     ]
-    (sqs,) = template.sqs_sources
-    assert (sqs.queue_name, sqs.batch_size, sqs.report_failures) == ("st-WorkQueue", 3, True)
-    assert sqs.maximum_concurrency == 3
+    work, retry = sorted(template.sqs_sources, key=lambda source: source.queue_name, reverse=True)
+    assert (work.queue_name, work.batch_size, work.report_failures) == ("st-WorkQueue", 3, True)
+    assert work.maximum_concurrency == 3
+    assert (retry.queue_name, retry.function_id, retry.maximum_concurrency) == (
+        "st-RetryQueue",
+        "SqsRetryFunction",
+        None,
+    )
     bisect = next(s for s in template.stream_sources if s.function_id == "KinesisBisectFunction")
     assert bisect.bisect and bisect.max_retry_attempts == 1
     assert bisect.on_failure_arn == "arn:aws:sqs:us-east-1:123456789012:st-StreamFailureQueue"
